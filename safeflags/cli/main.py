@@ -1,0 +1,52 @@
+"""The `safeflags` command line. Thin: each command lives in its own module
+under safeflags/cli/ as a plain function returning an exit code, and this
+file only wires them into click."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+try:
+    import click
+except ImportError:  # pragma: no cover - the SDK-only install has no CLI
+    sys.stderr.write("safeflags: the command line needs the 'cli' extra: pip install 'safeflags[cli]'\n")
+    raise SystemExit(2)
+
+from safeflags import __version__
+
+# name -> module defining `command` (a click.Command). Imported lazily so
+# `safeflags --help` stays fast and one broken command cannot hide the others.
+COMMANDS: dict[str, str] = {
+    "compile": "safeflags.cli.compile_cmd",
+    "explain": "safeflags.cli.explain_cmd",
+    "new": "safeflags.cli.new_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        return importlib.import_module(module).command  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="safeflags")
+def cli() -> None:
+    """safeflags: feature flags and dynamic configuration as code.
+
+    Flags are Jsonnet files under flags/, validated on every pull request,
+    compiled to a deterministic bundle and evaluated in-process by the SDK.
+    """
+
+
+def main() -> None:
+    cli(prog_name="safeflags")
+
+
+if __name__ == "__main__":
+    main()
