@@ -1,0 +1,54 @@
+"""What every command shares: exit codes and the one error handler."""
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import ParamSpec
+
+import click
+
+from safeflags.errors import CompileError, ConfigError, SafeflagsError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # the thing checked is bad: compile errors, error findings
+EXIT_USAGE = 2  # usage or internal error
+
+P = ParamSpec("P")
+
+
+def exits(fn: Callable[P, int]) -> Callable[P, None]:
+    """Run a command body that returns an exit code; map errors to exit codes.
+
+    Expected failures (SafeflagsError) print their message and exit 1 for
+    located compile/config errors, 2 otherwise. Anything else is a bug: print
+    what a bug report needs and exit 2.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except (CompileError, ConfigError) as exc:
+            for err in exc.errors:
+                click.echo(err.format(), err=True)
+            click.echo(f"safeflags: {exc}", err=True)
+            code = EXIT_FINDINGS
+        except SafeflagsError as exc:
+            click.echo(f"safeflags: error: {exc}", err=True)
+            code = EXIT_USAGE
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except KeyboardInterrupt:
+            click.echo("safeflags: interrupted", err=True)
+            code = 130
+        except Exception:  # noqa: BLE001 - the last line of defence
+            click.echo("safeflags: internal error, please report it with this trace:", err=True)
+            traceback.print_exc(file=sys.stderr)
+            code = EXIT_USAGE
+        sys.exit(code)
+
+    return wrapper
