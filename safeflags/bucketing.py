@@ -16,8 +16,16 @@ BUCKETS = 100_000
 
 
 def bucket(salt: str, unit: str) -> int:
-    """The bucket of `unit` under `salt`, in [0, BUCKETS)."""
-    return mmh3.hash(f"{salt}:{unit}", 0, signed=False) % BUCKETS
+    """The bucket of `unit` under `salt`, in [0, BUCKETS).
+
+    The hashed bytes are the UTF-8 encoding of "<salt>:<unit>". We encode
+    ourselves rather than hand mmh3 a str: mmh3 5.x crashes the interpreter on
+    a str holding a lone surrogate (which `json.loads` happily produces from
+    request data). "surrogatepass" leaves every valid string's bytes unchanged
+    and gives such a string a stable hash instead of a crash.
+    """
+    data = f"{salt}:{unit}".encode("utf-8", "surrogatepass")
+    return mmh3.hash(data, 0, False) % BUCKETS
 
 
 def percent_to_bound(percent: float) -> int:
@@ -38,5 +46,8 @@ def unit_key(value: object) -> str | None:
     if type(value) is str:
         return value
     if type(value) is int:
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # over sys.get_int_max_str_digits(): not a real identifier
+            return None
     return None

@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+# ASCII digits only (a str pattern's \d also matches "١٣"), and \Z rather than $
+# so "1.0.0\n" is not a version.
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
-    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z",
+    re.ASCII,
 )
 
 # A sort key: (major, minor, patch, is_release, prerelease identifiers).

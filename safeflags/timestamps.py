@@ -20,18 +20,29 @@ def _parse_text(text: str) -> float | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError):
+        return None
 
 
 def to_epoch(value: object) -> float | None:
     """Seconds since the epoch, or None when `value` is not a timestamp."""
     kind = type(value)
-    if kind is int or kind is float:
-        return float(value)  # type: ignore[arg-type]
+    if kind is float:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:  # beyond any float: not a time anyone means
+            return None
     if kind is str:
         return _parse_text(value)  # type: ignore[arg-type]
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.timestamp()
+        try:
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value.timestamp()
+        except (OverflowError, ValueError):
+            return None
     return None
