@@ -26,6 +26,7 @@ class SourceError:
     column: int
     message: str
     stage: str = "compile"
+    code: str | None = None  # the validator code this error is reported under (SF1xx, ...)
     hint: str | None = None
     field_path: str | None = None
     source_line: str | None = field(default=None, compare=False)
@@ -37,7 +38,8 @@ class SourceError:
 
     def format(self, root: Path | None = None) -> str:
         """`file:line:col: error: message`, then the source line and a caret."""
-        head = f"{self.location()}: error: {self.message}"
+        code = f" {self.code}" if self.code else ""
+        head = f"{self.location()}: error{code}: {self.message}"
         if self.field_path:
             head += f" (at {self.field_path})"
         lines = [head]

@@ -33,6 +33,19 @@ class LazyGroup(click.Group):
             return None
         return importlib.import_module(module).command  # type: ignore[no-any-return]
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # One command that fails to import must not hide the others' help.
+        rows = []
+        for name in self.list_commands(ctx):
+            try:
+                cmd = self.get_command(ctx, name)
+                text = cmd.get_short_help_str(limit=formatter.width - 6 - 12) if cmd else ""
+            except Exception as exc:  # noqa: BLE001
+                text = f"(unavailable: {exc})"
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="safeflags")

@@ -1,0 +1,94 @@
+"""Stage 4: optimise and pack compiled flags into deterministic bundle bytes.
+
+Rules are simplified (constants folded, all/any flattened, duplicates
+dropped); a rule that can never match is removed and nothing after an
+always-matching rule is kept. Strings used in set membership are interned
+into one sorted table. Same sources, same bytes, same SHA-256.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from safeflags.sdk.simplify import simplify
+from safeflags.v1 import bundle_pb2, common_pb2
+
+FORMAT_VERSION = 1
+
+
+def optimise(flag: bundle_pb2.CompiledFlag) -> bundle_pb2.CompiledFlag:
+    out = bundle_pb2.CompiledFlag()
+    out.CopyFrom(flag)
+    del out.rules[:]
+    for rule in flag.rules:
+        when = simplify(rule.when)
+        if when.WhichOneof("node") == "constant" and not when.constant:
+            continue
+        new = out.rules.add()
+        new.CopyFrom(rule)
+        new.when.CopyFrom(when)
+        if when.WhichOneof("node") == "constant" and rule.WhichOneof("outcome") == "value":
+            break  # always matches: later rules are unreachable
+    return out
+
+
+def _walk(expr: bundle_pb2.Expr) -> Iterable[bundle_pb2.Expr]:
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        node = e.WhichOneof("node")
+        if node in ("all", "any"):
+            stack.extend(getattr(e, node).items)
+        elif node == "not":
+            stack.append(getattr(e, "not"))
+
+
+def intern_strings(flags: list[bundle_pb2.CompiledFlag]) -> list[str]:
+    """Move string set members into one table; returns the table."""
+    members: set[str] = set()
+    for flag in flags:
+        for rule in flag.rules:
+            for e in _walk(rule.when):
+                if e.WhichOneof("node") == "in":
+                    members.update(v.string_value for v in getattr(e, "in").values if v.WhichOneof("kind") == "string_value")
+    table = sorted(members)
+    index = {s: i for i, s in enumerate(table)}
+    for flag in flags:
+        for rule in flag.rules:
+            for e in _walk(rule.when):
+                if e.WhichOneof("node") == "in":
+                    node = getattr(e, "in")
+                    keep: list[common_pb2.Value] = []
+                    ids: list[int] = list(node.strings)
+                    for v in node.values:
+                        if v.WhichOneof("kind") == "string_value":
+                            ids.append(index[v.string_value])
+                        else:
+                            keep.append(v)
+                    del node.values[:]
+                    node.values.extend(keep)
+                    del node.strings[:]
+                    node.strings.extend(sorted(set(ids)))
+    return table
+
+
+def pack(
+    flags: Iterable[bundle_pb2.CompiledFlag],
+    dimensions: list[common_pb2.Dimension],
+    source_revision: str,
+    compiler_version: str,
+) -> tuple[bundle_pb2.Bundle, bytes, str]:
+    """The bundle, its bytes and its digest (`sha256-<hex>`)."""
+    ordered = sorted((optimise(f) for f in flags), key=lambda f: f.key)
+    strings = intern_strings(ordered)
+    bundle = bundle_pb2.Bundle(
+        format_version=FORMAT_VERSION,
+        source_revision=source_revision,
+        compiler_version=compiler_version,
+        dimensions=dimensions,
+        flags=ordered,
+        strings=strings,
+    )
+    data = bundle.SerializeToString(deterministic=True)
+    return bundle, data, "sha256-" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,120 @@
+"""The Jsonnet engine adapter: go-jsonnet (`gojsonnet`) behind one function.
+
+Evaluates one flag file with the repository's sandboxed importer and turns
+the engine's error text into a located `SourceError`. Only this module names
+the engine, so swapping it touches one file.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from safeflags.errors import SourceError
+from safeflags.source.sandbox import Importer
+
+ENGINE = "go-jsonnet"
+
+# "flags/a/b.jsonnet:3:5-9", "flags/a/b.jsonnet:(3:5)-(4:2)", "f.jsonnet:3:5"
+_LOC = re.compile(r"(?P<file>[^\s:()][^\t\n:()]*?):\(?(?P<line>\d+):(?P<col>\d+)")
+_FRAME = re.compile(r"^\t(?P<loc>[^\t]+?)\t(?P<desc>.*)$")
+
+
+def engine_version() -> str:
+    import _gojsonnet
+
+    return f"{ENGINE} {_gojsonnet.version}"
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A flag file's JSON text and every file it imported (repo-relative)."""
+
+    path: str
+    json_text: str
+    imports: tuple[str, ...]
+
+
+def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, str], max_stack: int) -> Evaluated:
+    """Evaluate `source` (the text of repo-relative `path`).
+
+    Raises `JsonnetError` carrying a located `SourceError`.
+    """
+    import _gojsonnet
+
+    importer.reset()
+    try:
+        text = _gojsonnet.evaluate_snippet(
+            path,
+            source,
+            ext_codes=ext_codes,
+            import_callback=importer,
+            max_stack=max_stack,
+            max_trace=20,
+        )
+    except RuntimeError as exc:
+        raise JsonnetError(parse_error(str(exc), path, importer.sources())) from None
+    return Evaluated(path, text, tuple(sorted(importer.imported)))
+
+
+class JsonnetError(Exception):
+    def __init__(self, error: SourceError):
+        super().__init__(error.format())
+        self.error = error
+
+
+def parse_error(text: str, main_file: str, sources: dict[str, str] | None = None) -> SourceError:
+    """Turn go-jsonnet's error text into a located error in `main_file`.
+
+    A runtime error carries a stack of frames; the user wants the line in
+    the flag file that led there, so the location is the innermost frame in
+    `main_file`, and a frame inside a library is named in the hint.
+    """
+    sources = sources or {}
+    lines = text.rstrip("\n").split("\n")
+    if lines[0].startswith("RUNTIME ERROR: "):
+        message = lines[0].removeprefix("RUNTIME ERROR: ")
+        frames = []
+        for raw in lines[1:]:
+            m = _FRAME.match(raw)
+            if m is None:
+                continue
+            loc = _LOC.match(m.group("loc"))
+            if loc:
+                frames.append((loc.group("file"), int(loc.group("line")), int(loc.group("col"))))
+        if message.startswith("importer error: "):
+            message = message.removeprefix("importer error: ").rstrip("}")
+        own = [f for f in frames if f[0] == main_file]
+        if own:
+            file, line, col = own[0]
+            hint = None
+            if frames and frames[0][0] != main_file:
+                hint = f"raised at {frames[0][0]}:{frames[0][1]}:{frames[0][2]}"
+        elif frames:
+            file, line, col = frames[0]
+            hint = None
+        else:
+            file, line, col, hint = main_file, 0, 0, None
+        return SourceError(file, line, col, message, stage="jsonnet", hint=hint, source_line=_line(sources, file, line))
+    # Static (syntax) errors: "file:line:col-col message\n\n  source\n"
+    m = _LOC.match(lines[0])
+    if m:
+        rest = lines[0][m.end():]
+        rest = re.sub(r"^(?:-\d+|\)-\(\d+:\d+\)|-\(\d+:\d+\))", "", rest).strip()
+        file, line, col = m.group("file"), int(m.group("line")), int(m.group("col"))
+        return SourceError(file, line, col, rest or text, stage="jsonnet", source_line=_line(sources, file, line))
+    return SourceError(main_file, 0, 0, text.strip(), stage="jsonnet")
+
+
+def _line(sources: dict[str, str], file: str, line: int) -> str | None:
+    text = sources.get(file)
+    if text is None or line <= 0:
+        return None
+    lines = text.splitlines()
+    return lines[line - 1] if line <= len(lines) else None
+
+
+def ext_codes_for(catalog: dict[str, Any]) -> dict[str, str]:
+    import json
+
+    return {"safeflags_catalog": json.dumps(catalog, sort_keys=True, separators=(",", ":"))}
