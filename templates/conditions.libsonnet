@@ -1,0 +1,72 @@
+// Conditions: the `when` of override rules and the `scope` of rollout stages.
+//
+// Each constructor returns exactly one condition object of docs/flag-schema.md.
+// Users reach them through safeflags.libsonnet (`sf.dim.<name>.in_([...])`,
+// `sf.all([...])`, ...). This file knows no catalog, so other libraries (the
+// ramps) can build a condition on a dimension named by a string.
+local isCondition(c) = std.isObject(c) && std.objectHas(c, 'op');
+
+local membership(op, fn, dim, vs) =
+  assert std.isArray(vs) :
+         'sf.dim.%s.%s takes a list of values: sf.dim.%s.%s([%s]), got %s'
+         % [dim, fn, dim, fn, std.manifestJsonMinified(vs), std.manifestJsonMinified(vs)];
+  { op: op, dim: dim, values: vs };
+
+local combine(op, cs) =
+  assert std.isArray(cs) : 'sf.%s takes a list of conditions: sf.%s([a, b, ...])' % [op, op];
+  assert std.all([isCondition(c) for c in cs]) :
+         'sf.%s: every element must be a condition, e.g. sf.dim.region.in_([...])' % op;
+  { op: op, of: cs };
+
+{
+  isCondition:: isCondition,
+
+  always:: { op: 'always' },
+  never:: { op: 'never' },
+
+  // Set membership. `eq(v)` is `in` with one value: the contract has one
+  // membership operator, so reviewers and validators see one shape.
+  in_(dim, vs):: membership('in', 'in_', dim, vs),
+  notIn(dim, vs):: membership('not_in', 'notIn', dim, vs),
+  eq(dim, v):: { op: 'in', dim: dim, values: [v] },
+
+  // lt, le, gt, ge. The dimension's declared type (int, float, semver,
+  // timestamp) decides how the compiler compares, so a version or an instant
+  // is written as a string: '2.14.0', '2024-01-01T00:00:00Z'.
+  compare(op, dim, v):: { op: op, dim: dim, value: v },
+
+  // prefix, suffix, contains, regex (a search, Python/RE2 syntax).
+  match(op, dim, s, ignoreCase=false):: { op: op, dim: dim, value: s, ignore_case: ignoreCase },
+
+  present(dim):: { op: 'present', dim: dim },
+
+  percent(dim, p, salt=null)::
+    { op: 'percent', dim: dim, percent: p }
+    + (if salt != null then { salt: salt } else {}),
+
+  all(cs):: combine('all', cs),
+  any(cs):: combine('any', cs),
+  not(c)::
+    assert isCondition(c) : 'sf.not takes one condition, e.g. sf.not(sf.dim.is_internal.eq(true))';
+    { op: 'not', of: [c] },
+
+  flagIs(key, value=true):: { op: 'flag', flag: key, value: value },
+
+  // The accessor behind `sf.dim.<name>`: every operator, bound to one dimension.
+  dimension(name):: {
+    local c = $,
+    in_(vs):: c.in_(name, vs),
+    notIn(vs):: c.notIn(name, vs),
+    eq(v):: c.eq(name, v),
+    lt(v):: c.compare('lt', name, v),
+    le(v):: c.compare('le', name, v),
+    gt(v):: c.compare('gt', name, v),
+    ge(v):: c.compare('ge', name, v),
+    prefix(s, ignoreCase=false):: c.match('prefix', name, s, ignoreCase),
+    suffix(s, ignoreCase=false):: c.match('suffix', name, s, ignoreCase),
+    contains(s, ignoreCase=false):: c.match('contains', name, s, ignoreCase),
+    regex(s, ignoreCase=false):: c.match('regex', name, s, ignoreCase),
+    present():: c.present(name),
+    percent(p, salt=null):: c.percent(name, p, salt),
+  },
+}
