@@ -89,7 +89,7 @@ class _Checker:
     # -- values ------------------------------------------------------------
     def value(self, path: Path, flag_type: str, value: Any) -> None:
         if not type_ok(flag_type, value):
-            self.error(path, f"{_show(value)} is not a {flag_type} value (the flag's type is {flag_type})", "SF103", value)
+            self.error(path, f"{_show(value)} is not {_article(flag_type)} {flag_type} value (the flag's type is {flag_type})", "SF103", value)
 
     # -- conditions --------------------------------------------------------
     def dim(self, path: Path, name: str) -> m.DimType | None:  # type: ignore[name-defined]
@@ -115,7 +115,7 @@ class _Checker:
             "timestamp": timestamps.to_epoch(value) is not None and not isinstance(value, bool),
         }[d.type]
         if not ok:
-            self.error(path, f"{_show(value)} is not a valid {d.type} value for dimension {name!r}", "SF103", value)
+            self.error(path, f"{_show(value)} is not {_article(d.type)} {d.type} value, as dimension {name!r} needs", "SF103", value)
         elif d.type == "enum" and value not in d.values:
             hint = did_you_mean(value, d.values)
             self.error(
@@ -286,6 +286,10 @@ def _fmt(path: Path) -> str:
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
     return out
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _show(value: Any) -> str:
