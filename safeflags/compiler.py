@@ -6,10 +6,11 @@ so what passes validation is exactly what ships.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from safeflags import __version__
@@ -99,7 +100,7 @@ def compile_repo(
     for res in evaluate_files(list(keyed), settings, jobs=jobs, progress=progress):
         result.imports[res.path] = res.imports
         if res.error is not None:
-            result.errors.append(_with_code(res.error, "SF101"))
+            result.errors.append(_explain_jsonnet_error(res.error, config))
             continue
         key = keyed[res.path]
         source = (config.root / res.path).read_text(encoding="utf-8")
@@ -119,7 +120,16 @@ def compile_repo(
     return result
 
 
-def _with_code(err: SourceError, code: str) -> SourceError:
-    from dataclasses import replace
+_MISSING_DIM = re.compile(r"^Field does not exist: (\w+)$")
 
-    return err if err.code else replace(err, code=code)
+
+def _explain_jsonnet_error(err: SourceError, config: RepoConfig) -> SourceError:
+    """SF101, except `sf.dim.<typo>`: an undeclared dimension (SF104) with a hint."""
+    m = _MISSING_DIM.match(err.message)
+    line = err.source_line or ""
+    if m and re.search(r"\bdim\s*\.\s*" + re.escape(m.group(1)) + r"\b", line):
+        name = m.group(1)
+        hint = config.suggest_dimension(name)
+        return replace(err, code="SF104", message=f"undeclared dimension {name!r}",
+                       hint=f"did you mean {hint!r}?" if hint else "declare it under dimensions: in safeflags.yaml")
+    return err if err.code else replace(err, code="SF101")

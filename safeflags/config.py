@@ -137,10 +137,33 @@ class RepoConfig:
         return did_you_mean(name, self.model.dimensions)
 
 
+def _distance(a: str, b: str) -> int:
+    """Edit distance counting a swap of neighbours as one edit (typos swap)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
 def did_you_mean(word: str, choices: Any) -> str | None:
-    """The closest of `choices` to `word`, for "did you mean" hints."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The closest of `choices` to `word`, for "did you mean" hints: fewest
+    edits (at most a third of the word), ties broken by similarity."""
+    best: tuple[int, float, str] | None = None
+    for choice in choices:
+        d = _distance(word.lower(), str(choice).lower())
+        if d > max(1, len(word) // 3):
+            continue
+        key = (d, -difflib.SequenceMatcher(None, word, str(choice)).ratio(), str(choice))
+        if best is None or key < best:
+            best = key
+    return best[2] if best else None
 
 
 def load_config(root: Path) -> RepoConfig:

@@ -38,11 +38,11 @@ class Evaluated:
 def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, str], max_stack: int) -> Evaluated:
     """Evaluate `source` (the text of repo-relative `path`).
 
-    Raises `JsonnetError` carrying a located `SourceError`.
+    Raises `JsonnetError` carrying a located `SourceError`. The caller resets
+    the importer (and tells it the main file's text) before each file.
     """
     import _gojsonnet
 
-    importer.reset()
     try:
         text = _gojsonnet.evaluate_snippet(
             path,
