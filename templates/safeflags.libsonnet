@@ -15,12 +15,10 @@ local c = import 'conditions.libsonnet';
 local ramps = import 'ramps.libsonnet';
 
 // A flag base: its type and kind. `default` has no fallback on purpose: what a
-// flag serves when nothing matches is a decision its author writes down.
-local base = {
-  assert std.objectHas(self, 'default') :
-         'this flag has no default: add `default: ...`, the value served when no rule or rollout matches',
-};
-local flag(type, kind) = base { type: type, kind: kind };
+// flag serves when nothing matches is a decision its author writes down. A
+// missing one is left to the compiler, which reports it at the flag's line
+// (an object assert here could only point into this library).
+local flag(type, kind) = { type: type, kind: kind };
 
 local variant(name, value, description=null) =
   { name: name, value: value }
@@ -52,7 +50,7 @@ local migrationStates = {
 {
   // --- flags --------------------------------------------------------------
   // Objects to extend: `sf.bool { owner: ..., description: ..., default: ... }`.
-  flag:: base,  // no type or kind: set both yourself
+  flag:: {},  // no type or kind: set both yourself
   bool:: flag('bool', 'release'),
   string:: flag('string', 'config'),
   int:: flag('int', 'config'),
