@@ -53,15 +53,17 @@ class Reference:
             if not self._flag_is(p.flag, py_value(p.value), ctx, depth):
                 return default, "DEFAULT"
         for req in spec.requires:
+            # Met in a process of another (known) service, or where the
+            # version is new enough; an unknown service with an old or
+            # unknown version keeps the gate closed.
             service = ctx.get("service")
-            if service is None:  # an unknown service might be this one: keep the gate closed
+            other = service is not None and not (isinstance(service, str) and service == req.service)
+            have = ctx.get("service_version")
+            have_key = semver.parse(have) if isinstance(have, str) else None
+            want_key = semver.parse(req.min_version)
+            new_enough = have_key is not None and want_key is not None and have_key >= want_key
+            if not (other or new_enough):
                 return default, "DEFAULT"
-            if isinstance(service, str) and service == req.service:
-                have = ctx.get("service_version")
-                have_key = semver.parse(have) if isinstance(have, str) else None
-                want_key = semver.parse(req.min_version)
-                if have_key is None or want_key is None or have_key < want_key:
-                    return default, "DEFAULT"
         for o in spec.overrides:
             if self.cond(o.when, spec.key, ctx, depth):
                 served = self._serve(spec, o.serve, ctx)
