@@ -1,0 +1,67 @@
+"""The bundle store: immutable content-addressed bundles, channel pointers
+moved by compare-and-swap, an append-only history per channel.
+
+    open_store("file://./store")                 the embedded default
+    open_store("s3://bucket/prefix")             boto3; AWS environment, or
+                                                 ?endpoint=...&region=...&profile=...
+    open_store("https://flags.example.com/x")    read-only (safeflags serve, a CDN)
+"""
+from __future__ import annotations
+
+import urllib.parse
+
+from safeflags.store.backend import Backend, Entry, Obj
+from safeflags.store.errors import (
+    AccessDenied,
+    ChannelNotFound,
+    ChannelPinned,
+    CorruptPointer,
+    NotModified,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+    VersionNotFound,
+)
+from safeflags.store.layout import Pointer, Record, bundle_key, digest_of, pointer_key
+from safeflags.store.store import BundleStore, GcReport
+
+__all__ = [
+    "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer",
+    "Entry", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
+    "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store",
+    "pointer_key",
+]
+
+
+def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retries: int = 3) -> Backend:
+    """The backend for a store URL. `create` lets a file:// store be made on first write."""
+    if "://" not in url:
+        url = "file://" + url
+    scheme, rest = url.split("://", 1)
+    if scheme == "file":
+        from safeflags.store.file import FileBackend
+        if not rest:
+            raise StoreError("file:// store URL needs a directory, e.g. file://./flag-store")
+        return FileBackend(rest, create=create)
+    if scheme == "s3":
+        from safeflags.store.s3 import S3Backend
+        parts = urllib.parse.urlsplit(url)
+        if not parts.netloc:
+            raise StoreError(f"s3 store URL needs a bucket: {url!r} (s3://BUCKET/PREFIX)")
+        opts = dict(urllib.parse.parse_qsl(parts.query))
+        unknown = set(opts) - {"endpoint", "region", "profile", "addressing_style"}
+        if unknown:
+            raise StoreError(f"unknown option(s) in {url!r}: {', '.join(sorted(unknown))} "
+                             "(known: endpoint, region, profile, addressing_style)")
+        return S3Backend(parts.netloc, parts.path, endpoint=opts.get("endpoint"),
+                         region=opts.get("region"), profile=opts.get("profile"),
+                         addressing_style=opts.get("addressing_style"), timeout=timeout,
+                         retries=retries)
+    if scheme in ("http", "https"):
+        from safeflags.store.http import HttpBackend
+        return HttpBackend(url, timeout=timeout)
+    raise StoreError(f"unsupported store URL {url!r}: use file://DIR, s3://BUCKET/PREFIX or https://...")
+
+
+def open_store(url: str, *, create: bool = False, timeout: float = 10.0) -> BundleStore:
+    return BundleStore(open_backend(url, create=create, timeout=timeout))

@@ -1,0 +1,101 @@
+"""A read-only store over plain HTTP(S): `safeflags serve`, or a CDN / static
+web server in front of a bucket, with the same key layout.
+
+Stdlib only (http.client), so the SDK needs nothing more to read it. Reads are
+conditional (ETag / If-None-Match). A body shorter than its Content-Length is a
+fault, never a bundle.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import urllib.parse
+
+from safeflags.store.backend import Entry, Obj
+from safeflags.store.errors import AccessDenied, NotModified, StoreError, StoreNotFound, StoreUnavailable
+
+
+class HttpBackend:
+    writable = False
+
+    def __init__(self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None):
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise StoreError(f"bad HTTP store URL {url!r}")
+        self.url = url.rstrip("/")
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname
+        self.port = parsed.port
+        self.base_path = parsed.path.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+
+    def connect(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        t = self.timeout if timeout is None else timeout
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=t,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self.host, self.port, timeout=t)
+
+    def path(self, key: str) -> str:
+        return self.base_path + "/" + urllib.parse.quote(key)
+
+    def request(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        conn = self.connect()
+        try:
+            conn.request("GET", path, headers={**self.headers, **(headers or {})})
+            resp = conn.getresponse()
+            # read() raises IncompleteRead when the connection ends before
+            # Content-Length bytes: a truncated download never passes as whole.
+            body = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+        except (OSError, http.client.HTTPException) as exc:
+            raise StoreUnavailable(f"cannot read {self.url}{path[len(self.base_path):]}: "
+                                   f"{type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+
+    def _status(self, status: int, what: str) -> None:
+        if status in (401, 403):
+            raise AccessDenied(f"access denied to {what} (HTTP {status})")
+        if status >= 500 or status == 429:
+            raise StoreUnavailable(f"{what}: server error HTTP {status}")
+        if status != 200:
+            raise StoreError(f"{what}: unexpected HTTP {status}")
+
+    def check(self) -> None:
+        status, _, _ = self.request(self.base_path + "/channels/")
+        if status == 404:
+            raise StoreNotFound(f"store {self.url} does not exist (HTTP 404)")
+        if status not in (200, 403):  # a CDN may refuse listings and still serve objects
+            self._status(status, self.url)
+
+    def get(self, key: str, if_none_match: str | None = None) -> Obj | None:
+        headers = {"If-None-Match": if_none_match} if if_none_match else {}
+        status, hdrs, body = self.request(self.path(key), headers)
+        if status == 304:
+            raise NotModified
+        if status == 404:
+            return None
+        self._status(status, f"{self.url}/{key}")
+        return Obj(body, hdrs.get("etag", ""))
+
+    def list(self, prefix: str) -> list[Entry]:
+        # `safeflags serve` answers a listing of a folder as JSON; a CDN may not.
+        folder = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        status, _, body = self.request(self.path(folder) + "?prefix=" + urllib.parse.quote(prefix))
+        if status == 404:
+            return []
+        self._status(status, f"{self.url}/{folder}")
+        try:
+            items = json.loads(body)
+            return [Entry(str(i["key"]), float(i["modified"])) for i in items]
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(f"{self.url}/{folder}: not a listing") from None
+
+    def put(self, key: str, data: bytes, *, if_match: str | None = None, if_absent: bool = False) -> str:
+        raise StoreError(f"{self.url} is read-only: publish to the file:// or s3:// store behind it")
+
+    def delete(self, key: str) -> None:
+        raise StoreError(f"{self.url} is read-only")
