@@ -1,0 +1,133 @@
+"""`safeflags explain`: what a flag serves for a context, and why."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
+from safeflags.config import did_you_mean
+from safeflags.errors import SafeflagsError, read_line
+from safeflags.v1 import common_pb2
+
+_PARSERS = {
+    common_pb2.DIMENSION_TYPE_INT: int,
+    common_pb2.DIMENSION_TYPE_FLOAT: float,
+}
+
+
+class UsageError(SafeflagsError):
+    pass
+
+
+def parse_pairs(pairs: tuple[str, ...], dims: dict[str, common_pb2.Dimension], what: str) -> dict[str, object]:
+    """`k=v` pairs typed by the catalog: ints, floats and bools are parsed,
+    the rest stay strings; an undeclared name is an error, not a guess."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{what} {pair!r}: expected NAME=VALUE")
+        dim = dims.get(name)
+        if dim is None:
+            hint = did_you_mean(name, dims)
+            raise UsageError(f"{what} {pair!r}: {name!r} is not a declared dimension"
+                             + (f" (did you mean {hint!r}?)" if hint else ""))
+        value: object = raw
+        try:
+            if dim.type in _PARSERS:
+                value = _PARSERS[dim.type](raw)
+            elif dim.type == common_pb2.DIMENSION_TYPE_BOOL:
+                if raw not in ("true", "false"):
+                    raise ValueError(raw)
+                value = raw == "true"
+        except ValueError:
+            raise UsageError(f"{what} {pair!r}: {raw!r} is not a valid value for {name!r}") from None
+        out[name] = value
+    return out
+
+
+def run(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tuple[str, ...],
+        ctx_pairs: tuple[str, ...], as_json: bool) -> int:
+    import safeflags
+    from safeflags.v1 import bundle_pb2
+
+    if bundle is not None:
+        data = bundle.read_bytes()
+        sources = repo or Path(".")
+    else:
+        from safeflags.cli.compile_cmd import report_errors
+        from safeflags.compiler import compile_repo
+
+        sources = repo or Path(".")
+        result = compile_repo(sources)
+        if not result.ok:
+            report_errors(result)
+            return EXIT_FINDINGS
+        data = result.data
+    dims = {d.name: d for d in bundle_pb2.Bundle.FromString(data).dimensions}
+    static = parse_pairs(static_pairs, dims, "--static")
+    ctx = parse_pairs(ctx_pairs, dims, "--ctx")
+    client = safeflags.Client.from_bytes(data, static=static)
+    if client.snapshot.entry(flag) is None:
+        keys = [f.key for f in bundle_pb2.Bundle.FromString(data).flags]
+        hint = did_you_mean(flag, keys)
+        click.echo(f"safeflags: error: no flag {flag!r} in the bundle" + (f" (did you mean {hint!r}?)" if hint else ""), err=True)
+        return EXIT_USAGE
+    explanation = client.explain(flag, ctx)
+    if as_json:
+        d = explanation.details
+        m = explanation.matched
+        click.echo(json.dumps({
+            "flag": d.flag_key, "value": d.value, "variant": d.variant, "reason": d.reason.value,
+            "error_code": d.error_code.value if d.error_code else None,
+            "matched_rule": None if m is None else {"index": m.index, "label": m.label, "line": m.line},
+            "file": explanation.file, "static": static, "context": ctx,
+            "rules": [{"index": r.index, "label": r.label, "line": r.line, "when": r.condition, "serve": r.outcome}
+                      for r in explanation.rules],
+        }, indent=2, default=str))
+        return EXIT_OK
+    click.echo(f"context: static {_show(static)}, request {_show(ctx)}")
+    click.echo(explanation.render())
+    m = explanation.matched
+    if m is not None and m.line and explanation.file:
+        text = read_line(sources / explanation.file, m.line)
+        if text is not None:
+            click.echo(f"  source {explanation.file}:{m.line}:\n    {text.strip()}")
+    return EXIT_OK
+
+
+def _show(values: dict[str, object]) -> str:
+    return "{" + ", ".join(f"{k}={v!r}" for k, v in values.items()) + "}" if values else "{}"
+
+
+@click.command("explain")
+@click.argument("flag")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Compile this flag repository and explain from it [default: .].")
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Explain from a compiled bundle instead of compiling.")
+@click.option("--static", "static_pairs", multiple=True, metavar="NAME=VALUE",
+              help="A static dimension the process pins (cloud, region, service...); repeatable.")
+@click.option("--ctx", "ctx_pairs", multiple=True, metavar="NAME=VALUE",
+              help="A request dimension (user_id, workspace_id...); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@exits
+def command(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tuple[str, ...],
+            ctx_pairs: tuple[str, ...], as_json: bool) -> int:
+    """Show what FLAG serves for a context, and why.
+
+    Prints the value, variant and reason, the rule that matched with its
+    source line, and the flag's rules as this process sees them: after the
+    --static dimensions are pre-evaluated, so rules that cannot match here
+    are gone and the conditions left are the ones the request decides.
+
+    Example: safeflags explain billing.new_invoice_path --static region=us-east-1
+    --static service=billing --static service_version=2.15.0 --ctx workspace_id=ws-1234
+    """
+    try:
+        return run(flag, repo, bundle, static_pairs, ctx_pairs, as_json)
+    except UsageError as exc:
+        click.echo(f"safeflags: error: {exc}", err=True)
+        return EXIT_USAGE
