@@ -1,0 +1,65 @@
+"""What every reporter shares: the interface, rule documentation taken from
+validator docstrings, and the one-line summary."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from safeflags.validation.api import Validator
+from safeflags.validation.finding import Severity
+from safeflags.validation.runner import Outcome
+
+
+class Reporter:
+    """Renders an Outcome. `root` is the flag repository (for source lines);
+    `prefix` is its path inside the checkout, prepended to file names where
+    the consumer resolves them from the checkout root (SARIF, annotations)."""
+
+    format: ClassVar[str] = ""
+
+    def __init__(self, root: Path, prefix: str = "") -> None:
+        self.root = root
+        self.prefix = prefix
+
+    def render(self, outcome: Outcome) -> str:
+        raise NotImplementedError
+
+    def path(self, file: str) -> str:
+        return self.prefix + file
+
+
+@dataclass(frozen=True)
+class RuleDoc:
+    code: str
+    name: str
+    severity: Severity
+    short: str
+    full: str  # the docstring without its first line (Markdown)
+
+
+def rule_doc(v: Validator | type[Validator]) -> RuleDoc:
+    cls = v if isinstance(v, type) else type(v)
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    short, _, rest = doc.partition("\n")
+    return RuleDoc(cls.code, cls.name, cls.severity, short.strip(), rest.strip())
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(outcome: Outcome) -> str:
+    ctx = outcome.context
+    parts = [plural(outcome.count(Severity.ERROR), "error"), plural(outcome.count(Severity.WARNING), "warning")]
+    notices = outcome.count(Severity.NOTICE)
+    if notices:
+        parts.append(plural(notices, "notice"))
+    silenced = sum(len(s.silenced) for s in outcome.suppressions)
+    if silenced:
+        parts.append(f"{silenced} suppressed")
+    scope = plural(len(ctx.head.specs) + len({e.file for e in ctx.head.errors}), "flag")
+    if outcome.base_ref is not None:
+        scope += f", {len(outcome.changes)} changed against {outcome.base_ref}"
+    return f"safeflags: {', '.join(parts)} in {scope} ({outcome.seconds:.1f} s)"

@@ -1,0 +1,67 @@
+"""JSON for machines, schema version 1 (documented in docs/validate.md).
+
+Stable: keys are only ever added within a version; findings are sorted by
+(file, line, column, code); numbers are shares in [0, 1].
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from safeflags import __version__
+from safeflags.report.base import Reporter
+from safeflags.validation.finding import Finding, Severity
+from safeflags.validation.runner import Outcome
+
+SCHEMA_VERSION = 1
+
+
+def finding_dict(f: Finding, names: dict[str, str], path: str) -> dict[str, Any]:
+    return {
+        "code": f.code, "name": names.get(f.code, ""), "severity": f.severity.value, "message": f.message,
+        "file": path, "line": f.line, "column": f.column, "flag": f.flag, "hint": f.hint,
+    }
+
+
+class JsonReporter(Reporter):
+    format = "json"
+
+    def render(self, outcome: Outcome) -> str:
+        ctx = outcome.context
+        names = {v.code: v.name for v in outcome.validators}
+        changes = []
+        for c in outcome.changes:
+            exp = ctx.exposure(c)
+            changes.append({
+                "flag": c.key, "kind": c.kind, "file": self.path(c.file),
+                "exposure": {
+                    "before": round(exp.before, 6), "after": round(exp.after, 6), "newly": round(exp.newly, 6),
+                    "scopes": [{"dim": s.dim, "values": list(s.values), "before": round(s.before, 6),
+                                "after": round(s.after, 6), "newly": round(s.newly, 6)} for s in exp.scopes],
+                },
+            })
+        doc = {
+            "version": SCHEMA_VERSION,
+            "tool": {"name": "safeflags", "version": __version__},
+            "mode": "pull_request" if ctx.pr_mode else "repository",
+            "base": {"ref": outcome.base_ref, "commit": outcome.base_commit} if ctx.pr_mode else None,
+            "summary": {
+                "errors": outcome.count(Severity.ERROR), "warnings": outcome.count(Severity.WARNING),
+                "notices": outcome.count(Severity.NOTICE),
+                "suppressed": sum(len(s.silenced) for s in outcome.suppressions),
+                "flags": len(ctx.head.specs), "changes": len(outcome.changes), "failed": outcome.failed,
+                "seconds": round(outcome.seconds, 3),
+            },
+            "findings": [finding_dict(f, names, self.path(f.file)) for f in outcome.findings],
+            "suppressions": [
+                {"flag": s.flag, "code": s.code, "reason": s.reason, "file": self.path(s.file),
+                 "silenced": [finding_dict(f, names, self.path(f.file)) for f in s.silenced]}
+                for s in outcome.suppressions
+            ],
+            "changes": changes,
+            "validators": [
+                {"code": v.code, "name": v.name, "severity": v.severity.value, "ran": v.code not in outcome.skipped}
+                for v in outcome.validators
+            ],
+        }
+        return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

@@ -1,0 +1,213 @@
+"""The validator plugin API: base classes, the change model and the context.
+
+A validator is a small class with a stable `code`, a `name`, a default
+`severity`, a docstring that is its documentation, and `check(ctx)` yielding
+`Finding`s. Three shapes cover nearly every rule:
+
+- `FlagValidator.check_flag(flag, ctx)`: once per compiled flag of the head;
+- `ChangeValidator.check_change(change, ctx)`: once per added, removed or
+  modified flag (pull-request mode, `--base`);
+- `Validator.check(ctx)`: once per run, for whole-repository rules.
+
+Options a validator accepts from `safeflags.yaml` (`validation.rules.<CODE>`)
+are a pydantic model named `Options` on the class; the runner validates them
+strictly and passes the result as `self.options`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from safeflags.compiler import CompileResult
+from safeflags.locate import Locator
+from safeflags.validation.finding import Finding, Severity
+from safeflags.v1 import spec_pb2
+
+if TYPE_CHECKING:
+    from safeflags.validation.exposure import Exposure
+
+FlagSpec = spec_pb2.FlagSpec
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Validator:
+    """Base of every validator. Subclasses set the class attributes below and
+    override `check` (or use `FlagValidator` / `ChangeValidator`)."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    severity: ClassVar[Severity] = Severity.ERROR
+    # True: runs only in pull-request mode (`--base`), where changes exist.
+    needs_base: ClassVar[bool] = False
+    # False for compile errors: the bundle cannot be built, so settings may
+    # neither disable nor downgrade them (what passes validation ships).
+    configurable: ClassVar[bool] = True
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, options: BaseModel | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        raise NotImplementedError(f"{type(self).__name__} must implement check()")
+
+    def finding(
+        self, message: str, *, file: str, line: int = 0, column: int = 0,
+        flag: str | None = None, hint: str | None = None,
+    ) -> Finding:
+        return Finding(self.code, self.severity, message, file, line, column, flag, hint)
+
+    def at(self, spec: FlagSpec, message: str, where: int | tuple[int, int] = 0, *, hint: str | None = None) -> Finding:
+        """A finding about `spec` at `where` in its file: a line, a (line,
+        column) from `ctx.field` / `ctx.literal`, or 0 for the flag's line."""
+        loc = spec.location
+        line, column = where if isinstance(where, tuple) else (where, 0)
+        if not line:
+            line, column = int(loc.line), int(loc.column)
+        return self.finding(message, file=loc.file, line=line, column=column, flag=spec.key, hint=hint)
+
+
+class FlagValidator(Validator):
+    """Checks each compiled flag of the head on its own."""
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        for key in sorted(ctx.head.specs):
+            yield from self.check_flag(ctx.head.specs[key], ctx)
+
+    def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterable[Finding]:
+        raise NotImplementedError(f"{type(self).__name__} must implement check_flag()")
+
+
+class ChangeValidator(Validator):
+    """Checks each flag a pull request adds, removes or modifies."""
+
+    needs_base = True
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        for change in ctx.changes:
+            yield from self.check_change(change, ctx)
+
+    def check_change(self, change: Change, ctx: Context) -> Iterable[Finding]:
+        raise NotImplementedError(f"{type(self).__name__} must implement check_change()")
+
+
+ChangeKind = Literal["added", "removed", "modified"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One flag a pull request touched, with its semantic before and after."""
+
+    key: str
+    kind: ChangeKind
+    before: FlagSpec | None
+    after: FlagSpec | None
+
+    @property
+    def spec(self) -> FlagSpec:
+        """The newest form: the head's, or the base's for a removed flag."""
+        spec = self.after if self.after is not None else self.before
+        assert spec is not None
+        return spec
+
+    @property
+    def file(self) -> str:
+        return str(self.spec.location.file)
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """What the GitHub event payload says about the pull request."""
+
+    number: int = 0
+    author: str = ""
+    labels: frozenset[str] = frozenset()
+    reviewers: frozenset[str] = frozenset()  # requested and approving users
+    teams: frozenset[str] = frozenset()  # requested reviewer teams (slugs)
+
+
+@dataclass
+class Context:
+    """Everything a validator may read. Built once per run; read-only by contract."""
+
+    head: CompileResult
+    base: CompileResult | None = None
+    changes: list[Change] = field(default_factory=list)
+    pull_request: PullRequest = field(default_factory=PullRequest)
+    code_root: Path | None = None
+    today: date = field(default_factory=date.today)
+    _locators: dict[tuple[str, bool], Locator] = field(default_factory=dict, repr=False)
+    _exposures: dict[str, Exposure] = field(default_factory=dict, repr=False)
+
+    @property
+    def pr_mode(self) -> bool:
+        return self.base is not None
+
+    @cached_property
+    def all_keys(self) -> frozenset[str]:
+        """Every flag key of the head, including flags that failed to compile."""
+        from safeflags.model import key_for_path
+
+        keys = set(self.head.specs)
+        for err in self.head.errors:
+            key = key_for_path(err.file, self.head.config.model.flags_dir)
+            if key:
+                keys.add(key)
+        return frozenset(keys)
+
+    def locator(self, file: str, *, base: bool = False) -> Locator | None:
+        """The source of a flag file (head, or base revision) for locating lines."""
+        cached = self._locators.get((file, base))
+        if cached is None:
+            result = self.base if base else self.head
+            if result is None:
+                return None
+            try:
+                text = (result.config.root / file).read_text(encoding="utf-8")
+            except OSError:
+                return None
+            cached = self._locators[(file, base)] = Locator(text)
+        return cached
+
+    def field(self, spec: FlagSpec, *names: str, base: bool = False) -> tuple[int, int]:
+        """Line and column of the first of `names` written as `name:` or
+        `name=` in the flag's source; the flag's own position when none is."""
+        loc = self.locator(spec.location.file, base=base)
+        for name in names:
+            found = loc.find_field(name) if loc else None
+            if found:
+                return found
+        return int(spec.location.line), int(spec.location.column)
+
+    def literal(self, spec: FlagSpec, value: object, *, base: bool = False) -> tuple[int, int]:
+        """Where the literal `value` is written in the flag's source."""
+        loc = self.locator(spec.location.file, base=base)
+        found = loc.find_literal(value) if loc else None
+        return found if found else (int(spec.location.line), int(spec.location.column))
+
+    def spec(self, key: str) -> FlagSpec | None:
+        """The head's spec of `key`, else the base's (a removed flag)."""
+        spec = self.head.specs.get(key)
+        if spec is None and self.base is not None:
+            spec = self.base.specs.get(key)
+        return spec
+
+    def exposure(self, change: Change) -> Exposure:
+        """Traffic exposure of a change, before and after (cached per flag)."""
+        from safeflags.validation.exposure import estimate
+
+        cached = self._exposures.get(change.key)
+        if cached is None:
+            base_dims = self.base.config.dimensions if self.base is not None else self.head.config.dimensions
+            cached = self._exposures[change.key] = estimate(
+                change.before, change.after, base_dims, self.head.config.dimensions
+            )
+        return cached

@@ -1,0 +1,241 @@
+"""SF2xx: targeting logic — rules that can never match, prerequisites that
+cannot be met. The logic runs over the compiled expression trees with the
+abstract evaluator of safeflags.validation.domain, which over-approximates
+the possible requests: these checks never report a rule that some request
+could reach (a too-large partition is skipped, not guessed)."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from safeflags.lower import Lowerer
+from safeflags.validation.api import Context, FlagSpec, FlagValidator
+from safeflags.validation.builtin.compile_errors import CompileErrorValidator
+from safeflags.validation.builtin.values import plain
+from safeflags.validation.domain import Space, TooLarge, Tree
+from safeflags.validation.finding import Finding
+from safeflags.v1 import bundle_pb2, spec_pb2
+
+C = spec_pb2.Condition
+
+
+def _deliberately_false(c: spec_pb2.Condition) -> bool:
+    """`never` and 0 % are written on purpose (a parked rule): not a mistake."""
+    if c.op == C.OP_NEVER or (c.op == C.OP_PERCENT and c.percent <= 0):
+        return True
+    return any(_deliberately_false(x) for x in c.of)
+
+
+def _rules(flag: FlagSpec, ctx: Context) -> tuple[bundle_pb2.CompiledFlag, list[str]]:
+    """The flag's rules without gates, lowered even when it is switched off."""
+    bare = spec_pb2.FlagSpec()
+    bare.CopyFrom(flag)
+    bare.enabled = True
+    del bare.prerequisites[:]
+    del bare.requires[:]
+    dims = ctx.head.config.dimensions
+    return Lowerer(dims).flag(bare), sorted(dims)
+
+
+def _label(rule: bundle_pb2.Rule) -> str:
+    return rule.label.split(":")[0]
+
+
+class ImpossibleCondition(FlagValidator):
+    """A condition that can never be true.
+
+    **What it catches**: an override's `when` or a rollout stage's `scope`
+    that no request satisfies, given the declared enum values and the sets
+    it tests: `region in [a] and region in [b]`, `tier in [x] and not tier
+    in [x]`, `seats > 10 and seats < 5`.
+
+    **Why**: the rule is dead code that reads as if it did something; a
+    reviewer trusts a targeting rule that never fires.
+
+    **How to fix**: correct the combinator (`sf.any` where `sf.all` was
+    meant) or the values. To park a rule on purpose, write `sf.never`.
+
+    **Example**: `sf.all([sf.dim.region.eq('us-east-1'), sf.dim.region.eq('eu-west-1')])`.
+    """
+
+    code = "SF202"
+    name = "impossible-condition"
+
+    def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
+        lowerer = Lowerer(ctx.head.config.dimensions)
+        names = sorted(ctx.head.config.dimensions)
+        conditions = [(f"override {i + 1}", o.when, int(o.location.line)) for i, o in enumerate(flag.overrides)]
+        if flag.HasField("rollout"):
+            for i, st in enumerate(flag.rollout.stages):
+                if st.HasField("scope"):
+                    conditions.append((f"the scope of rollout stage {i + 1} ({st.name})", st.scope, int(flag.rollout.location.line)))
+        for what, cond, line in conditions:
+            if _deliberately_false(cond):
+                continue
+            space = Space(ctx.head.config.dimensions, weighted=False)
+            tree = Tree(lowerer.condition(cond, flag.key), names)
+            space.add(tree)
+            try:
+                possible = any(space.holds(tree.expr, names, cell) for cell, _ in space.cells())
+            except TooLarge:
+                continue
+            if not possible:
+                yield self.at(flag, f"{what} can never be true: its parts contradict each other", line,
+                              hint="use sf.any where sf.all was meant, or fix the values; write sf.never to park a rule")
+
+
+class UnreachableRule(FlagValidator):
+    """A rule unreachable because earlier rules already match everything it would.
+
+    **What it catches**: an override (or the rollout) whose every matching
+    request is already matched by an earlier override: rules are tried in
+    order and the first match wins.
+
+    **Why**: the later rule never serves; its author believes it does.
+    Usually the order is wrong (a broad rule above a specific one).
+
+    **How to fix**: move the specific rule above the broad one, or delete it.
+
+    **Example**: `region in [us-east-1, us-east-2] → false` followed by
+    `region in [us-east-1] → true`: the second never matches.
+    """
+
+    code = "SF201"
+    name = "unreachable-rule"
+
+    def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
+        compiled, names = _rules(flag, ctx)
+        rules = list(compiled.rules)
+        if len(rules) < 2:
+            return
+        space = Space(ctx.head.config.dimensions, weighted=False)
+        for r in rules:
+            space.add(Tree(r.when, names))
+        try:
+            table = [[space.holds(r.when, names, cell) for r in rules] for cell, _ in space.cells()]
+        except TooLarge:
+            return
+        for j in range(1, len(rules)):
+            rows = [row for row in table if row[j]]
+            if not rows or any(not any(row[:j]) for row in rows):
+                continue  # never true (SF202's business) or reachable
+            single = next((i for i in range(j) if all(row[i] for row in rows)), None)
+            if single is not None:
+                by = f"{_label(rules[single])} (line {rules[single].line}) matches every request it would, first"
+            else:
+                used = [i for i in range(j) if any(row[i] for row in rows)]
+                by = " and ".join(_label(rules[i]) for i in used) + " together match every request it would, first"
+            what = _label(rules[j])
+            yield self.at(flag, f"{what} can never match: {by}", int(rules[j].line),
+                          hint="move the more specific rule above the broader one, or delete it")
+
+
+class Prerequisites(CompileErrorValidator):
+    """Prerequisite missing, never met, or in a cycle.
+
+    **What it catches**: a prerequisite (or an `sf.flagIs` condition) on a
+    flag that does not exist; a prerequisite value the other flag never
+    serves; flags that require each other in a cycle, including a flag
+    that requires itself.
+
+    **Why**: an unmet prerequisite serves the default: the flag is silently
+    off for everyone. A cycle can never be met at all.
+
+    **How to fix**: name an existing flag and a value it serves; break the
+    cycle by removing one edge.
+
+    **Example**: `prerequisites: [sf.prereq('search.semantic_ranker')]`
+    (did you mean 'search.semantic_reranker'?).
+    """
+
+    code = "SF203"
+    name = "prerequisite"
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        yield from super().check(ctx)  # "a flag cannot be its own prerequisite" from the compiler
+        specs = ctx.head.specs
+        edges: dict[str, list[tuple[str, int]]] = {}
+        for key in sorted(specs):
+            flag = specs[key]
+            for p in flag.prerequisites:
+                if p.flag != key:  # a self-prerequisite is the compiler's error
+                    edges.setdefault(key, []).append((p.flag, int(p.location.line)))
+                yield from self._target(ctx, flag, p.flag, p.value, int(p.location.line), "prerequisite")
+            for o in flag.overrides:
+                for ref, value in _flag_refs(o.when):
+                    edges.setdefault(key, []).append((ref, int(o.location.line)))
+                    yield from self._target(ctx, flag, ref, value, int(o.location.line), "condition")
+        yield from self._cycles(ctx, edges)
+
+    def _target(self, ctx: Context, flag: FlagSpec, ref: str, value: object, line: int, what: str) -> Iterator[Finding]:
+        if ref == flag.key and what == "prerequisite":
+            return  # the compiler reports it
+        if ref not in ctx.all_keys:
+            near = difflib.get_close_matches(ref, sorted(ctx.all_keys), n=1, cutoff=0.6)
+            yield self.at(flag, f"{what} on {ref!r}, which is not a flag", line,
+                          hint=f"did you mean {near[0]!r}?" if near else "create the flag first, or remove the reference")
+            return
+        target = ctx.head.specs.get(ref)
+        if target is None:
+            return  # it failed to compile; that error is reported
+        wanted = _key(plain(value))  # type: ignore[arg-type]
+        served = {_key(v) for v in _serves(target)}
+        if wanted not in served:
+            shown = ", ".join(sorted(repr(v[1]) for v in served))
+            yield self.at(flag, f"{what} on {ref!r} = {plain(value)!r} can never be met: that flag serves only {shown}", line)  # type: ignore[arg-type]
+
+    def _cycles(self, ctx: Context, edges: dict[str, list[tuple[str, int]]]) -> Iterator[Finding]:
+        reported: set[frozenset[str]] = set()
+        for start in sorted(edges):
+            path = _find_cycle(start, edges)
+            if path is None or frozenset(path) in reported:
+                continue
+            reported.add(frozenset(path))
+            head = min(path[:-1])
+            i = path.index(head)
+            cycle = path[i:-1] + path[:i] + [head]
+            line = next(ln for ref, ln in edges[head] if ref == cycle[1])
+            yield self.at(ctx.head.specs[head], "prerequisite cycle: " + " → ".join(cycle) + " (never met)", line,
+                          hint="remove one of the edges")
+
+
+def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object]]:
+    if c.op == C.OP_FLAG:
+        yield c.flag, c.value
+    for x in c.of:
+        yield from _flag_refs(x)
+
+
+def _serves(spec: FlagSpec) -> Iterator[object]:
+    yield plain(spec.default)
+    for v in spec.variants:
+        yield plain(v.value)
+    for o in spec.overrides:
+        if o.serve.WhichOneof("kind") == "value":
+            yield plain(o.serve.value)
+    if spec.HasField("rollout") and spec.rollout.serve.WhichOneof("kind") == "value":
+        yield plain(spec.rollout.serve.value)
+
+
+def _key(value: object) -> tuple[str, object]:
+    """Equality the SDK uses: True is not 1, 1 is 1.0."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", float(value))
+    return (type(value).__name__, value if isinstance(value, str) else repr(value))
+
+
+def _find_cycle(start: str, edges: dict[str, list[tuple[str, int]]]) -> list[str] | None:
+    """A cycle through `start` (as a closed path), by depth-first search."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for ref, _ in sorted(edges.get(node, []), reverse=True):
+            if ref == start:
+                return path + [start]
+            if ref not in seen:
+                seen.add(ref)
+                stack.append((ref, path + [ref]))
+    return None

@@ -1,0 +1,46 @@
+"""Pair the flags of two compiled revisions into changes.
+
+A flag is *modified* when its meaning changed; moving lines around (every
+`location` field) is not a change. A flag renamed to another key is a
+removal plus an addition, which is what it is for the services reading it.
+"""
+from __future__ import annotations
+
+from safeflags.compiler import CompileResult
+from safeflags.model import key_for_path
+from safeflags.validation.api import Change
+from safeflags.v1 import spec_pb2
+
+
+def semantic(spec: spec_pb2.FlagSpec) -> bytes:
+    """The spec's bytes without source locations."""
+    bare = spec_pb2.FlagSpec()
+    bare.CopyFrom(spec)
+    bare.ClearField("location")
+    for group in (bare.overrides, bare.prerequisites, bare.requires):
+        for item in group:
+            item.ClearField("location")
+    if bare.HasField("rollout"):
+        bare.rollout.ClearField("location")
+    return bare.SerializeToString(deterministic=True)
+
+
+def pair(base: CompileResult, head: CompileResult) -> list[Change]:
+    """Changes sorted by key. A flag that failed to compile on either side is
+    left out: its compile error is the finding, there is no semantic diff."""
+    broken = set()
+    for result in (base, head):
+        for err in result.errors:
+            key = key_for_path(err.file, result.config.model.flags_dir)
+            if key:
+                broken.add(key)
+    changes = []
+    for key in sorted((set(base.specs) | set(head.specs)) - broken):
+        before, after = base.specs.get(key), head.specs.get(key)
+        if before is None:
+            changes.append(Change(key, "added", None, after))
+        elif after is None:
+            changes.append(Change(key, "removed", before, None))
+        elif semantic(before) != semantic(after):
+            changes.append(Change(key, "modified", before, after))
+    return changes

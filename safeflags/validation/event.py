@@ -1,0 +1,56 @@
+"""The GitHub event payload ($GITHUB_EVENT_PATH): labels, author, reviewers.
+
+Read for `pull_request`, `pull_request_target` and `pull_request_review`
+events; any other payload gives an empty PullRequest (no labels, no
+approvals), which is the strict reading.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safeflags.errors import SafeflagsError
+from safeflags.validation.api import PullRequest
+
+
+class EventError(SafeflagsError):
+    """The event file is missing or is not a JSON object."""
+
+
+def _names(items: Any, field: str) -> frozenset[str]:
+    if not isinstance(items, list):
+        return frozenset()
+    return frozenset(str(i[field]) for i in items if isinstance(i, dict) and isinstance(i.get(field), str))
+
+
+def load_event(path: Path) -> PullRequest:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EventError(f"cannot read the event payload {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise EventError(f"the event payload {path} is not a JSON object")
+    return from_payload(data)
+
+
+def from_payload(data: dict[str, Any]) -> PullRequest:
+    pr = data.get("pull_request")
+    if not isinstance(pr, dict):
+        return PullRequest()
+    reviewers = set(_names(pr.get("requested_reviewers"), "login"))
+    review = data.get("review")
+    # A pull_request_review event carries the review that triggered it.
+    if isinstance(review, dict) and str(review.get("state", "")).lower() == "approved":
+        user = review.get("user")
+        if isinstance(user, dict) and isinstance(user.get("login"), str):
+            reviewers.add(user["login"])
+    user = pr.get("user")
+    number = pr.get("number", data.get("number", 0))
+    return PullRequest(
+        number=number if isinstance(number, int) else 0,
+        author=user.get("login", "") if isinstance(user, dict) else "",
+        labels=_names(pr.get("labels"), "name"),
+        reviewers=frozenset(reviewers),
+        teams=_names(pr.get("requested_teams"), "slug"),
+    )

@@ -1,0 +1,93 @@
+"""Run validators over a context and apply the repository's settings.
+
+Order of operations for each finding: the validator must report its own code
+(anything else is a bug in it); a disabled code or a path outside the rule's
+`paths` drops it; the rule's severity replaces the default; a matching
+inline suppression (flag `suppress: [{code, reason}]`) moves it to the
+suppression it silenced, so the summary still shows it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from safeflags.errors import SafeflagsError
+from safeflags.validation.api import Change, Context, Validator
+from safeflags.validation.finding import Finding, Severity, Suppression
+from safeflags.validation.settings import Rule
+
+
+class ValidatorCrashed(SafeflagsError):
+    """A validator raised or misbehaved; the run stops (exit 2)."""
+
+
+@dataclass
+class Outcome:
+    """What a run found; reporters read this and nothing else."""
+
+    context: Context
+    validators: list[Validator]
+    findings: list[Finding] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # codes not run (disabled, or need --base)
+    seconds: float = 0.0
+    base_ref: str | None = None
+    base_commit: str | None = None
+
+    @property
+    def changes(self) -> list[Change]:
+        return self.context.changes
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def failed(self) -> bool:
+        return self.count(Severity.ERROR) > 0
+
+
+def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Outcome:
+    out = Outcome(ctx, validators)
+    raw: list[Finding] = []
+    for v in validators:
+        rule = rules.get(v.code)
+        if rule is not None and not rule.enabled or (v.needs_base and not ctx.pr_mode):
+            out.skipped.append(v.code)
+            continue
+        try:
+            found = list(v.check(ctx))
+        except Exception as exc:  # noqa: BLE001 - a broken check stops the run, named
+            raise ValidatorCrashed(f"validator {v.code} ({v.name}) raised {type(exc).__name__}: {exc}") from exc
+        for f in found:
+            if not isinstance(f, Finding) or f.code != v.code:
+                raise ValidatorCrashed(f"validator {v.code} ({v.name}) yielded {f!r}: findings must carry its own code")
+            if rule is not None:
+                if not rule.applies_to(f.file):
+                    continue
+                # A re-graded code re-grades every finding; otherwise a validator's
+                # own choice (a warning among its errors) stands.
+                if rule.severity != v.severity and f.severity != rule.severity:
+                    f = Finding(f.code, rule.severity, f.message, f.file, f.line, f.column, f.flag, f.hint)
+            raw.append(f)
+    silenced: dict[tuple[str, str], list[Finding]] = {}
+    declared = _suppressions(ctx)
+    for f in raw:
+        if f.flag is not None and (f.flag, f.code) in declared:
+            silenced.setdefault((f.flag, f.code), []).append(f)
+        else:
+            out.findings.append(f)
+    out.findings.sort(key=Finding.sort_key)
+    for (key, code), (reason, file) in sorted(declared.items()):
+        found = tuple(sorted(silenced.get((key, code), []), key=Finding.sort_key))
+        out.suppressions.append(Suppression(key, code, reason, file, found))
+    return out
+
+
+def _suppressions(ctx: Context) -> dict[tuple[str, str], tuple[str, str]]:
+    """(flag, code) -> (reason, file), from the head and, for removed flags, the base."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    specs = {c.key: c.spec for c in ctx.changes if c.kind == "removed"}
+    specs.update(ctx.head.specs)
+    for key, spec in specs.items():
+        for s in spec.suppressions:
+            out[(key, s.code)] = (s.reason, spec.location.file)
+    return out

@@ -1,0 +1,117 @@
+"""The `validation:` section of safeflags.yaml, checked strictly.
+
+    validation:
+      local_validators: [validators/payments.py]   # this repository's own
+      rules:
+        SF401: {enabled: false}                      # switch a code off
+        SF404: {severity: error, max_days: 14}       # re-grade, set options
+        SF302: {paths: ["flags/billing/**"]}         # only for these files
+
+Each rule entry takes `enabled`, `severity` and `paths` (glob patterns the
+finding's file must match), plus the options the validator declares. Every
+problem is a located error; an unknown code or option is never ignored.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from safeflags.config import CONFIG_FILE, RepoConfig, _yaml_position, did_you_mean
+from safeflags.errors import ConfigError, SourceError
+from safeflags.validation.api import Validator
+from safeflags.validation.finding import Severity
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValidationSettings(_Strict):
+    local_validators: list[str] = Field(default_factory=list)
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class RuleCommon(_Strict):
+    enabled: bool = True
+    severity: Severity | None = None
+    paths: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validator's effective settings for one run."""
+
+    enabled: bool
+    severity: Severity
+    paths: tuple[str, ...]
+    options: BaseModel
+
+    def applies_to(self, file: str) -> bool:
+        return not self.paths or any(fnmatch.fnmatchcase(file, p) for p in self.paths)
+
+
+class _Errors:
+    def __init__(self, config: RepoConfig) -> None:
+        self.node = yaml.compose(config.text, Loader=yaml.SafeLoader) if config.text else None
+        self.errors: list[SourceError] = []
+
+    def add(self, loc: list[str], message: str, hint: str | None = None) -> None:
+        line, col = _yaml_position(self.node, ["validation", *loc])
+        self.errors.append(SourceError(CONFIG_FILE, line, col, message, stage="config",
+                                       field_path=".".join(["validation", *loc]), hint=hint))
+
+    def pydantic(self, prefix: list[str], exc: ValidationError) -> None:
+        for err in exc.errors():
+            loc = prefix + [str(p) for p in err["loc"]]
+            msg = f"unknown key {loc[-1]!r}" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            self.add(loc, msg)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ConfigError(self.errors)
+
+
+def parse_settings(config: RepoConfig) -> ValidationSettings:
+    try:
+        return ValidationSettings.model_validate(config.model.validation)
+    except ValidationError as exc:
+        errors = _Errors(config)
+        errors.pydantic([], exc)
+        errors.raise_if_any()
+        raise AssertionError("unreachable") from None
+
+
+def resolve_rules(config: RepoConfig, settings: ValidationSettings, validators: list[type[Validator]]) -> dict[str, Rule]:
+    """Each validator's Rule; instantiates options. Raises ConfigError."""
+    by_code = {cls.code: cls for cls in validators}
+    errors = _Errors(config)
+    rules: dict[str, Rule] = {}
+    for code, raw in sorted(settings.rules.items()):
+        if code not in by_code:
+            hint = did_you_mean(code, by_code)
+            errors.add(["rules", code], f"no validator has the code {code!r}", f"did you mean {hint!r}?" if hint else None)
+    for code, cls in sorted(by_code.items()):
+        raw = dict(settings.rules.get(code) or {})
+        common_raw = {k: raw.pop(k) for k in list(raw) if k in RuleCommon.model_fields}
+        try:
+            common = RuleCommon.model_validate(common_raw)
+        except ValidationError as exc:
+            errors.pydantic(["rules", code], exc)
+            continue
+        try:
+            options = cls.Options.model_validate(raw)
+        except ValidationError as exc:
+            errors.pydantic(["rules", code], exc)
+            continue
+        severity = common.severity or cls.severity
+        if not cls.configurable and (not common.enabled or severity != cls.severity or common.paths):
+            errors.add(["rules", code], f"{code} reports compile errors: it cannot be disabled, re-graded or scoped "
+                       "(a flag that does not compile cannot ship)")
+            continue
+        rules[code] = Rule(common.enabled, severity, tuple(common.paths), options)
+    errors.raise_if_any()
+    return rules
