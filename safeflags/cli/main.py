@@ -17,6 +17,14 @@ from safeflags import __version__
 # name -> module defining `command` (a click.Command). Imported lazily so
 # `safeflags --help` stays fast and one broken command cannot hide the others.
 COMMANDS: dict[str, str] = {
+    "channels": "safeflags.cli.channels_cmd",
+    "gc": "safeflags.cli.gc_cmd",
+    "history": "safeflags.cli.history_cmd",
+    "pin": "safeflags.cli.pin_cmd",
+    "publish": "safeflags.cli.publish_cmd",
+    "rollback": "safeflags.cli.rollback_cmd",
+    "serve": "safeflags.cli.serve_cmd",
+    "unpin": "safeflags.cli.unpin_cmd",
     "compile": "safeflags.cli.compile_cmd",
     "explain": "safeflags.cli.explain_cmd",
     "new": "safeflags.cli.new_cmd",

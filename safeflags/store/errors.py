@@ -23,8 +23,12 @@ class AccessDenied(StoreError):
 class ChannelNotFound(StoreError):
     def __init__(self, channel: str, url: str, channels: list[str]):
         self.channel = channel
+        import difflib
+
         known = ", ".join(channels) if channels else "none yet"
-        super().__init__(f"channel {channel!r} does not exist in {url} (channels: {known})")
+        close = difflib.get_close_matches(channel, channels, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"channel {channel!r} does not exist in {url} (channels: {known}){hint}")
 
 
 class VersionNotFound(StoreError):

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
-from safeflags.store.errors import CorruptPointer
+from safeflags.store.errors import CorruptPointer, StoreError
 
 CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 # The SDK's spelling (safeflags.sdk.snapshot.parse_digest): also the file name.
@@ -51,7 +51,7 @@ def history_key(channel: str, version: int) -> str:
 
 def check_channel(channel: str) -> str:
     if not CHANNEL_RE.match(channel):
-        raise ValueError(
+        raise StoreError(
             f"invalid channel name {channel!r}: use lowercase letters, digits, '.', '_' and '-'"
         )
     return channel

@@ -143,7 +143,7 @@ def test_bad_urls() -> None:
         open_store("ftp://x")
     with pytest.raises(StoreError, match="unknown option"):
         open_store("s3://b/p?endpiont=x")
-    with pytest.raises(ValueError, match="invalid channel name"):
+    with pytest.raises(StoreError, match="invalid channel name"):
         open_store("file:///tmp/x").pointer("../etc")
 
 

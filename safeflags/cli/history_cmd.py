@@ -1,0 +1,36 @@
+"""`safeflags history`: every version published to a channel."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from safeflags.cli._common import EXIT_OK, exits
+from safeflags.cli._store import channel_option, echo_json, json_option, store, store_option, table
+
+
+def run(store_url: str, channel: str, as_json: bool = False, last: int | None = None) -> int:
+    st = store(store_url)
+    ptr = st.pointer(channel)
+    records = st.history(channel, last=last)
+    if as_json:
+        echo_json({"pointer": asdict(ptr), "history": [asdict(r) for r in records]})
+        return EXIT_OK
+    rows = []
+    for r in records:
+        mark = ("serving, pinned" if ptr.pinned else "serving") if r.version == ptr.version else ""
+        rows.append((r.version, r.published, r.source_revision or "-", r.digest[:19],
+                     "yes" if r.signature else "no", "forced" if r.forced else "", mark))
+    click.echo(table(rows, ["VERSION", "PUBLISHED", "REVISION", "DIGEST", "SIGNED", "", "STATE"]))
+    return EXIT_OK
+
+
+@click.command("history")
+@store_option
+@channel_option
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the last N versions.")
+@json_option
+@exits
+def command(store_url: str, channel: str, last: int | None, as_json: bool) -> int:
+    """Show the versions published to a channel, oldest first."""
+    return run(store_url, channel, as_json, last)

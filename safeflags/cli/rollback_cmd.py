@@ -1,0 +1,24 @@
+"""`safeflags rollback`: pin the version before the one served now."""
+from __future__ import annotations
+
+import click
+
+from safeflags.cli._common import EXIT_OK, exits
+from safeflags.cli._store import channel_option, pointer_line, store, store_option
+
+
+def run(store_url: str, channel: str) -> int:
+    st = store(store_url)
+    ptr = st.rollback(channel)
+    click.echo(pointer_line("rolled back", ptr, st.url))
+    click.echo("the channel is pinned: publish needs --force, or run `safeflags unpin` once fixed")
+    return EXIT_OK
+
+
+@click.command("rollback")
+@store_option
+@channel_option
+@exits
+def command(store_url: str, channel: str) -> int:
+    """Serve the previous version now, and pin it so no publish moves it by accident."""
+    return run(store_url, channel)
