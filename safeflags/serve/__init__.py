@@ -1,0 +1,6 @@
+"""`safeflags serve`: the store over HTTP, with ETags and a push stream."""
+from __future__ import annotations
+
+from safeflags.serve.server import FlagServer
+
+__all__ = ["FlagServer"]
