@@ -1,0 +1,221 @@
+"""The reference interpreter: the evaluation contract, written to be read.
+
+Every faster path (static pre-evaluation, generated callables) is tested
+against this module, and the client falls back to it when a fast path cannot
+handle a request value. It favours clarity over speed: no caching, no
+generated code, one function per concept.
+
+Contract (see proto/safeflags/v1/bundle.proto):
+- A leaf over a dimension that is absent from the context, or whose value has
+  the wrong type, is false. Types are exact: a `str` subclass (StrEnum) or an
+  `int` subclass (IntEnum, bool) is not a str or an int.
+- `True == 1 == 1.0` does not hold here: a bool matches only bools, a str only
+  strs, and ints and floats match each other numerically but never bools.
+"""
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from safeflags import semver, timestamps
+from safeflags.bucketing import bucket, unit_key
+from safeflags.sdk.details import Outcome, Reason
+from safeflags.sdk.values import decoded, strict_equal
+from safeflags.v1 import bundle_pb2
+
+MAX_FLAG_DEPTH = 32
+"""Prerequisite chains deeper than this are cut off: the prerequisite is unmet."""
+
+Expr = bundle_pb2.Expr
+C = bundle_pb2.Compare
+M = bundle_pb2.Match
+
+COMPARE_OPS: dict[int, Callable[[object, object], bool]] = {
+    C.OP_LT: operator.lt,
+    C.OP_LE: operator.le,
+    C.OP_GT: operator.gt,
+    C.OP_GE: operator.ge,
+    C.OP_EQ: operator.eq,
+}
+
+RULE_REASONS: dict[int, Reason] = {
+    bundle_pb2.RULE_REASON_TARGETING_MATCH: Reason.TARGETING_MATCH,
+    bundle_pb2.RULE_REASON_SPLIT: Reason.SPLIT,
+    bundle_pb2.RULE_REASON_DEFAULT: Reason.DEFAULT,
+}
+
+
+class Env(NamedTuple):
+    """What expressions refer to besides the context: dimension names by
+    index, the interned string table, and the flags prerequisites name."""
+
+    names: Sequence[str]
+    strings: Sequence[str]
+    flags: Mapping[str, bundle_pb2.CompiledFlag]
+
+
+def is_number(value: object) -> bool:
+    kind = type(value)
+    return kind is int or kind is float
+
+
+def same_kind(a: object, b: object) -> bool:
+    """Whether `a` and `b` may be compared for set membership."""
+    if is_number(a):
+        return is_number(b)
+    return type(a) is type(b) and type(a) in (str, bool)
+
+
+def rule_reason(rule: bundle_pb2.Rule) -> Reason:
+    reason = RULE_REASONS.get(rule.reason)
+    if reason is not None:
+        return reason
+    return Reason.SPLIT if rule.WhichOneof("outcome") == "split" else Reason.TARGETING_MATCH
+
+
+def eval_expr(
+    expr: Expr,
+    ctx: Mapping[str, object],
+    env: Env,
+    path: tuple[str, ...] = (),
+    errors: list[str] | None = None,
+) -> bool:
+    """Truth of `expr` in `ctx`. `path` holds the flags being evaluated (for
+    prerequisites); problems that do not stop evaluation go to `errors`."""
+    node = expr.WhichOneof("node")
+    if node == "constant":
+        return expr.constant
+    if node == "all":
+        return all(eval_expr(e, ctx, env, path, errors) for e in expr.all.items)
+    if node == "any":
+        return any(eval_expr(e, ctx, env, path, errors) for e in expr.any.items)
+    if node == "not":
+        return not eval_expr(getattr(expr, "not"), ctx, env, path, errors)
+    if node == "flag":
+        return eval_flag_is(expr.flag, ctx, env, path, errors)
+    if node == "bucket":
+        b = expr.bucket
+        unit = unit_key(ctx.get(env.names[b.unit]))
+        return unit is not None and b.lo <= bucket(b.salt, unit) < b.hi
+    if node == "in":
+        inset = getattr(expr, "in")
+        return in_set(inset, ctx.get(env.names[inset.dim]), env.strings)
+    if node == "compare":
+        return compare(expr.compare, ctx.get(env.names[expr.compare.dim]))
+    if node == "match":
+        return match(expr.match, ctx.get(env.names[expr.match.dim]))
+    if node == "present":
+        return ctx.get(env.names[expr.present.dim]) is not None
+    raise ValueError(f"empty expression node: {expr!r}")
+
+
+def in_set(inset: bundle_pb2.InSet, value: object, strings: Sequence[str]) -> bool:
+    if type(value) is str and any(strings[i] == value for i in inset.strings):
+        return True
+    for member in inset.values:
+        candidate = decoded(member)
+        if same_kind(candidate, value) and candidate == value:
+            return True
+    return False
+
+
+def compare(c: bundle_pb2.Compare, value: object) -> bool:
+    op = COMPARE_OPS[c.op]
+    if c.kind == C.KIND_NUMBER:
+        return is_number(value) and op(value, c.number)
+    if c.kind == C.KIND_SEMVER:
+        if type(value) is not str:
+            return False
+        left, right = semver.parse(value), semver.parse(c.text)
+        return left is not None and right is not None and op(left, right)
+    if c.kind == C.KIND_TIMESTAMP:
+        epoch = timestamps.to_epoch(value)
+        return epoch is not None and op(epoch, c.number)
+    raise ValueError(f"unknown comparison kind {c.kind}")
+
+
+def match(m: bundle_pb2.Match, value: object) -> bool:
+    if type(value) is not str:
+        return False
+    if m.op == M.OP_REGEX:
+        flags = re.IGNORECASE if m.ignore_case else 0
+        return re.search(m.pattern, value, flags) is not None
+    text, pattern = (value.casefold(), m.pattern.casefold()) if m.ignore_case else (value, m.pattern)
+    if m.op == M.OP_PREFIX:
+        return text.startswith(pattern)
+    if m.op == M.OP_SUFFIX:
+        return text.endswith(pattern)
+    if m.op == M.OP_CONTAINS:
+        return pattern in text
+    raise ValueError(f"unknown match operator {m.op}")
+
+
+def eval_flag_is(
+    node: bundle_pb2.FlagIs,
+    ctx: Mapping[str, object],
+    env: Env,
+    path: tuple[str, ...],
+    errors: list[str] | None,
+) -> bool:
+    """The prerequisite flag serves `node.value`. A cycle, a chain deeper than
+    MAX_FLAG_DEPTH, an unknown or broken flag: unmet, and reported."""
+    problem = None
+    if node.key in path:
+        problem = f"prerequisite cycle: {' -> '.join(path + (node.key,))}"
+    elif len(path) > MAX_FLAG_DEPTH:
+        problem = f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {node.key!r}"
+    elif node.key not in env.flags:
+        problem = f"prerequisite on unknown flag {node.key!r}"
+    if problem is not None:
+        if errors is not None:
+            errors.append(problem)
+        return False
+    target = env.flags[node.key]
+    try:
+        outcome = evaluate(target, ctx, env, path, errors)
+        return strict_equal(decoded(target.values[outcome.value_index]), decoded(node.value))
+    except Exception as exc:  # a broken prerequisite is unmet, not fatal to this flag
+        if errors is not None:
+            errors.append(f"prerequisite {node.key!r} failed: {exc!r}")
+        return False
+
+
+def split_value(split: bundle_pb2.SplitOutcome, ctx: Mapping[str, object], env: Env) -> int | None:
+    """The value index of the arm the unit falls in; None when the unit is
+    missing or unusable, or its bucket is past the last arm."""
+    unit = unit_key(ctx.get(env.names[split.unit]))
+    if unit is None:
+        return None
+    b = bucket(split.salt, unit)
+    for arm in split.arms:
+        if b < arm.upper:
+            return arm.value
+    return None
+
+
+def evaluate(
+    flag: bundle_pb2.CompiledFlag,
+    ctx: Mapping[str, object],
+    env: Env,
+    stack: tuple[str, ...] = (),
+    errors: list[str] | None = None,
+) -> Outcome:
+    """The outcome of `flag` in `ctx`; `stack` holds the flags whose
+    prerequisites led here. Never reports STATIC: that is a property of a
+    specialisation, not of one evaluation."""
+    if flag.disabled:
+        return Outcome(flag.fallback, Reason.DISABLED, None)
+    path = stack + (flag.key,)
+    for i, rule in enumerate(flag.rules):
+        if not eval_expr(rule.when, ctx, env, path, errors):
+            continue
+        if rule.WhichOneof("outcome") == "split":
+            index = split_value(rule.split, ctx, env)
+            if index is None:
+                continue
+        else:
+            index = rule.value
+        return Outcome(index, rule_reason(rule), i)
+    return Outcome(flag.fallback, Reason.DEFAULT, None)

@@ -1,0 +1,272 @@
+"""One loaded bundle, ready to serve: verified, parsed, indexed, and
+specialised for this process's static context.
+
+Loading does only what must happen before the first request: digest check,
+protobuf parse, format check, and a key index (25,000 flags load in a few
+tens of milliseconds). Each flag is checked, pre-evaluated and compiled on
+first use and memoised; `warm()` does it for all flags up front when a
+service prefers paying at start-up. The memo is safe without a lock: two
+threads preparing the same flag build equal entries and the last dict store
+wins, and the bundle itself is never modified, so every result is a pure
+function of (bundle, static context).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from safeflags.errors import BundleError
+from safeflags.sdk.check import check_flag
+from safeflags.sdk.codegen import compile_flag, normalize_context
+from safeflags.sdk.details import FlagError, Outcome
+from safeflags.sdk.interpret import MAX_FLAG_DEPTH, Env, evaluate
+from safeflags.sdk.partial import SpecializedFlag, pinned_dims, specialize_flag
+from safeflags.sdk.values import decoded, raw, strict_equal
+from safeflags.v1 import bundle_pb2, common_pb2
+
+FORMAT_VERSION = 1
+"""The newest bundle format this SDK reads."""
+
+MAX_PROBLEMS = 1000
+"""Distinct problem messages kept; past that they are counted under one name."""
+
+log = logging.getLogger("safeflags")
+_HEX = re.compile(r"[0-9a-f]{64}\Z")
+T = common_pb2
+
+
+def parse_digest(text: str) -> str:
+    """Lower-case hex of a SHA-256 given as "sha256-<hex>" or "<hex>"."""
+    hexpart = text.strip().lower().removeprefix("sha256-") if isinstance(text, str) else ""
+    if not _HEX.match(hexpart):
+        raise BundleError(f"expected digest {text!r} is not a SHA-256 (sha256-<64 hex digits>)")
+    return hexpart
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A flag prepared for serving. `fast` is the constant value, or a
+    function `(ctx, _stack=()) -> value` (JSON values stay canonical text)."""
+
+    key: str
+    type: int
+    flag: bundle_pb2.CompiledFlag
+    values: tuple[object, ...]
+    variants: tuple[str | None, ...]
+    spec: SpecializedFlag | None
+    error: FlagError | None
+    fast: object
+
+
+class Snapshot:
+    """An immutable view of one bundle (its lazily filled caches aside)."""
+
+    def __init__(self, bundle: bundle_pb2.Bundle, *, static: Mapping[str, object] | None = None,
+                 digest: str | None = None, ready: bool = True):
+        if static is not None and not isinstance(static, Mapping):
+            raise BundleError(f"static context must be a mapping, not {type(static).__name__}")
+        if bundle.format_version > FORMAT_VERSION:
+            raise BundleError(f"bundle format {bundle.format_version} is newer than this SDK reads "
+                              f"({FORMAT_VERSION}): upgrade safeflags")
+        self.bundle = bundle
+        self.ready = ready
+        self.digest = digest or "sha256-" + hashlib.sha256(bundle.SerializeToString(deterministic=True)).hexdigest()
+        self.format_version = bundle.format_version
+        self.source_revision = bundle.source_revision
+        self.compiler_version = bundle.compiler_version
+        self.flags = _index(bundle.flags)
+        dims = list(bundle.dimensions)
+        static = dict(static or {})
+        self.static_context: Mapping[str, object] = static  # as given, for the next bundle
+        self.env = Env(tuple(d.name for d in dims), bundle.strings, self.flags)
+        self.pinned = pinned_dims(static, dims)
+        self.static = {dims[i].name: v for i, v in self.pinned.items()}
+        self.ignored_static = sorted(str(k) for k in static if k not in self.static)
+        self.fast_bool: dict[str, object] = {}
+        self.fast_string: dict[str, object] = {}
+        self.fast_int: dict[str, object] = {}
+        self.fast_float: dict[str, object] = {}
+        self.fast_json: dict[str, object] = {}
+        self.fast = {T.FLAG_TYPE_BOOL: self.fast_bool, T.FLAG_TYPE_STRING: self.fast_string,
+                     T.FLAG_TYPE_INT: self.fast_int, T.FLAG_TYPE_FLOAT: self.fast_float,
+                     T.FLAG_TYPE_JSON: self.fast_json}
+        self._entries: dict[str, Entry] = {}
+        self._outcome_fns: dict[str, Callable[..., object]] = {}
+        self._local: dict[str, tuple[object] | None] = {}
+        self.problems: dict[str, int] = {}
+        self._problem_lock = threading.Lock()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, static: Mapping[str, object] | None = None,
+                   digest: str | None = None) -> Snapshot:
+        """Verify, parse and index bundle bytes; BundleError when they cannot serve."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise BundleError(f"a bundle is bytes, not {type(data).__name__}")
+        data = bytes(data)
+        actual = hashlib.sha256(data).hexdigest()
+        if digest is not None and parse_digest(digest) != actual:
+            raise BundleError(f"bundle digest mismatch: expected sha256-{parse_digest(digest)}, "
+                              f"got sha256-{actual} ({len(data)} bytes): corrupt or truncated")
+        try:
+            bundle = bundle_pb2.Bundle.FromString(data)
+        except (DecodeError, RecursionError, ValueError) as exc:
+            raise BundleError(f"corrupt or truncated bundle ({len(data)} bytes): {exc}") from None
+        if bundle.format_version == 0:
+            raise BundleError(f"not a safeflags bundle ({len(data)} bytes, no format version): empty or truncated")
+        return cls(bundle, static=static, digest="sha256-" + actual)
+
+    @classmethod
+    def not_ready(cls) -> Snapshot:
+        """The placeholder before any bundle: every flag serves its code default."""
+        return cls(bundle_pb2.Bundle(format_version=FORMAT_VERSION), digest="", ready=False)
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+    def entry(self, key: str) -> Entry | None:
+        """The prepared flag `key`, None when the bundle has no such flag."""
+        entry = self._entries.get(key)
+        if entry is None:
+            flag = self.flags.get(key)
+            if flag is None:
+                return None
+            entry = self._prepare(flag)
+            # Stored under the bundle's own str: `key` may be a str subclass.
+            self._entries[flag.key] = entry
+            if entry.error is None:
+                self.fast[entry.type][flag.key] = entry.fast
+        return entry
+
+    def warm(self, keys: Iterable[str] | None = None) -> int:
+        """Prepare `keys` (all flags by default) now; the number that are broken."""
+        return sum(1 for k in (self.flags if keys is None else keys) if (e := self.entry(k)) and e.error)
+
+    def outcome_fn(self, entry: Entry) -> Callable[..., object]:
+        """A function `(ctx, _stack=()) -> Outcome` for a non-constant flag (for `details`)."""
+        fn = self._outcome_fns.get(entry.key)
+        if fn is None:
+            assert entry.spec is not None
+            fn = self._compile(entry.spec, entry.values, detail=True)
+            self._outcome_fns[entry.key] = fn
+        return fn
+
+    def reference(self, flag: bundle_pb2.CompiledFlag, ctx: object,
+                  stack: tuple[str, ...] = (), errors: list[str] | None = None) -> Outcome:
+        """The reference interpreter's outcome: the request context with the
+        pinned static values over it (they win, as in the fast path)."""
+        merged = {**normalize_context(ctx), **self.static}
+        return evaluate(flag, merged, self.env, stack, errors)
+
+    def note(self, problem: str) -> None:
+        """Count an evaluation problem that did not stop evaluation; log it once."""
+        with self._problem_lock:
+            if problem not in self.problems and len(self.problems) >= MAX_PROBLEMS:
+                problem = "(other problems)"
+            first = problem not in self.problems
+            self.problems[problem] = self.problems.get(problem, 0) + 1
+        if first:
+            log.warning("safeflags: %s (bundle %s)", problem, self.digest)
+
+    def _prepare(self, flag: bundle_pb2.CompiledFlag) -> Entry:
+        values = tuple(raw(v) for v in flag.values)
+        variants = tuple(v or None for v in flag.variants) or (None,) * len(values)
+        spec: SpecializedFlag | None = None
+        try:
+            check_flag(flag, len(self.env.names), len(self.env.strings))
+            spec = specialize_flag(flag, self.pinned, self.env, self._local_constant)
+            if spec.constant is not None:
+                fast = values[spec.constant.value_index]
+            else:
+                fast = self._compile(spec, values, detail=False)
+        except FlagError as exc:
+            return Entry(flag.key, flag.type, flag, values, variants, None, exc, None)
+        except Exception as exc:  # a bug or an exotic bundle: this flag alone is broken
+            err = FlagError(f"{flag.key}: cannot prepare flag: {exc!r}")
+            return Entry(flag.key, flag.type, flag, values, variants, None, err, None)
+        return Entry(flag.key, flag.type, flag, values, variants, spec, None, fast)
+
+    def _compile(self, spec: SpecializedFlag, values: tuple[object, ...], detail: bool) -> Callable[..., object]:
+        try:
+            return compile_flag(spec, values, self.env.names, self.env.strings, self._flag_is, detail)
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            pass  # a tree Python's parser cannot take: interpret it instead
+        flag = spec.flag
+
+        def interpreted(ctx: object, _stack: tuple[str, ...] = ()) -> object:
+            out = self.reference(flag, ctx, _stack)
+            return out if detail else values[out.value_index]
+
+        return interpreted
+
+    def _local_constant(self, key: str) -> tuple[object] | None:
+        """`(value,)` when flag `key` is a constant on its own (static context
+        only, its own prerequisites unresolved), else None. One level only, so
+        folding a prerequisite never depends on the order flags were prepared
+        in and can never recurse through a cycle."""
+        if key in self._local:
+            return self._local[key]
+        found: tuple[object] | None = None
+        flag = self.flags.get(key)
+        if flag is not None:
+            try:
+                check_flag(flag, len(self.env.names), len(self.env.strings))
+                spec = specialize_flag(flag, self.pinned, self.env)
+                if spec.constant is not None:
+                    found = (decoded(flag.values[spec.constant.value_index]),)
+            except Exception:
+                found = None  # broken: left to evaluation, which reports it
+        self._local[key] = found
+        return found
+
+    def _flag_is(self, key: str, expected: object, ctx: Mapping[str, object], path: tuple[str, ...]) -> bool:
+        """Prerequisite check for generated code; same rules as the interpreter."""
+        problem = None
+        flag = self.flags.get(key)
+        if key in path:
+            problem = f"prerequisite cycle: {' -> '.join(path + (key,))}"
+        elif len(path) > MAX_FLAG_DEPTH:
+            problem = f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {key!r}"
+        elif flag is None:
+            problem = f"prerequisite on unknown flag {key!r}"
+        if problem is not None or flag is None:
+            self.note(problem or key)
+            return False
+        entry = self.entry(key)
+        if entry is None or entry.error is not None:
+            self.note(f"prerequisite {key!r} is broken: {entry.error if entry else 'missing'}")
+            return False
+        try:
+            if entry.spec is not None and entry.spec.constant is not None:
+                value = entry.values[entry.spec.constant.value_index]
+            else:
+                try:
+                    value = entry.fast(ctx, path)  # type: ignore[operator]
+                except Exception:  # a value the fast path does not take: ask the reference
+                    value = entry.values[self.reference(flag, ctx, path).value_index]
+            if flag.type == T.FLAG_TYPE_JSON:
+                value = json.loads(value)  # type: ignore[arg-type]
+            return strict_equal(value, expected)
+        except Exception as exc:
+            self.note(f"prerequisite {key!r} failed: {exc!r}")
+            return False
+
+
+def _index(flags: Iterable[bundle_pb2.CompiledFlag]) -> dict[str, bundle_pb2.CompiledFlag]:
+    """Key -> flag; the bundle promises keys sorted and unique, and a bundle
+    that breaks the promise was not written by our compiler."""
+    index: dict[str, bundle_pb2.CompiledFlag] = {}
+    previous = ""
+    for flag in flags:
+        key = flag.key
+        if key <= previous and index:
+            raise BundleError(f"flags not sorted by key or duplicated at {key!r}: corrupt bundle")
+        index[key] = flag
+        previous = key
+    return index
