@@ -19,8 +19,10 @@ from safeflags.errors import SourceError
 from safeflags.lower import Lowerer
 from safeflags.model import key_for_path
 from safeflags.pack import pack
+from safeflags.source.cache import CompileCache, Entry, compiler_fingerprint, default_dir, digest
 from safeflags.source.jsonnet import engine_version, ext_codes_for
-from safeflags.source.pool import EvalSettings, evaluate_files
+from safeflags.source.pool import EvalSettings, iter_evaluate
+from safeflags.source.sandbox import Importer
 from safeflags.spec import parse_flag
 from safeflags.v1 import bundle_pb2, spec_pb2
 
@@ -38,6 +40,7 @@ class CompileResult:
     data: bytes = b""
     digest: str = ""
     seconds: float = 0.0
+    cached: int = 0  # flags taken from the compile cache
 
     @property
     def ok(self) -> bool:
@@ -68,9 +71,16 @@ def compile_repo(
     revision: str | None = None,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
 ) -> CompileResult:
     """Compile the flag repository at `root`. Never raises for bad flags:
-    every problem is a located error in the result (config errors raise)."""
+    every problem is a located error in the result (config errors raise).
+
+    Unchanged flags come from the content-addressed cache (`cache_dir`,
+    default `$SAFEFLAGS_CACHE_DIR` or `<root>/.safeflags-cache`); the result
+    is the same with or without it. Two checkouts of one repository may
+    share a `cache_dir`."""
     started = time.perf_counter()
     config = load_config(root)
     result = CompileResult(config=config)
@@ -96,21 +106,44 @@ def compile_repo(
         timeout=config.model.limits.eval_timeout_seconds,
     )
     lowerer = Lowerer(config.dimensions)
-    compiled: list[bundle_pb2.CompiledFlag] = []
-    for res in evaluate_files(list(keyed), settings, jobs=jobs, progress=progress):
-        result.imports[res.path] = res.imports
+    store = _open_cache(config, settings, cache_dir) if cache else None
+    outcomes: dict[str, _Outcome] = {}
+    sources: dict[str, bytes] = {}
+    todo: list[str] = []
+    for rel in keyed:
+        entry = None
+        if store is not None:
+            try:
+                sources[rel] = (config.root / rel).read_bytes()
+            except OSError:
+                pass  # the evaluator reports it, located
+            else:
+                entry = store.lookup(rel, sources[rel])
+        if entry is None:
+            todo.append(rel)
+        elif entry.parse_key == store.parse_key:  # type: ignore[union-attr]
+            spec = spec_pb2.FlagSpec.FromString(entry.spec)
+            outcomes[rel] = _Outcome(entry.imports, [], spec, bundle_pb2.CompiledFlag.FromString(entry.compiled))
+        else:  # same Jsonnet output, but the config or the compiler changed
+            outcomes[rel] = _parse(rel, keyed[rel], entry.json_text, entry.imports, config, lowerer)
+            _store(store, rel, sources[rel], entry, outcomes[rel])  # type: ignore[arg-type]
+    result.cached = len(keyed) - len(todo)
+    for res in iter_evaluate(todo, settings, jobs=jobs, progress=progress):
         if res.error is not None:
-            result.errors.append(_explain_jsonnet_error(res.error, config))
+            outcomes[res.path] = _Outcome(res.imports, [_explain_jsonnet_error(res.error, config)])
             continue
-        key = keyed[res.path]
-        source = (config.root / res.path).read_text(encoding="utf-8")
-        spec, errors = parse_flag(res.path, key, json.loads(res.json_text or "null"), source, config)
-        if spec is None:
-            result.errors.extend(errors)
-            continue
-        result.specs[key] = spec
-        result.files[key] = res.path
-        compiled.append(lowerer.flag(spec))
+        outcomes[res.path] = _parse(res.path, keyed[res.path], res.json_text or "null", res.imports, config, lowerer)
+        if store is not None and res.path in sources:
+            _store(store, res.path, sources[res.path], Entry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
+    compiled: list[bundle_pb2.CompiledFlag] = []
+    for rel, key in keyed.items():  # in path order, whichever finished first
+        out = outcomes[rel]
+        result.imports[rel] = out.imports
+        result.errors.extend(out.errors)
+        if out.spec is not None and out.compiled is not None:
+            result.specs[key] = out.spec
+            result.files[key] = rel
+            compiled.append(out.compiled)
     if not result.errors:
         rev = revision if revision is not None else source_revision(config.root)
         result.bundle, result.data, result.digest = pack(
@@ -118,6 +151,44 @@ def compile_repo(
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class _Outcome:
+    imports: tuple[str, ...]
+    errors: list[SourceError]
+    spec: spec_pb2.FlagSpec | None = None
+    compiled: bundle_pb2.CompiledFlag | None = None
+
+
+def _parse(rel: str, key: str, json_text: str, imports: tuple[str, ...], config: RepoConfig, lowerer: Lowerer) -> _Outcome:
+    source = (config.root / rel).read_text(encoding="utf-8")
+    spec, errors = parse_flag(rel, key, json.loads(json_text), source, config)
+    if spec is None:
+        return _Outcome(imports, errors)
+    return _Outcome(imports, [], spec, lowerer.flag(spec))
+
+
+def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | None) -> CompileCache:
+    """The cache, keyed by everything besides the files that shapes a flag's
+    output; no absolute path, so checkouts elsewhere share entries."""
+    evaluation = digest(
+        COMPILER_VERSION, engine_version(), json.dumps(settings.ext_codes, sort_keys=True), str(settings.max_stack),
+        config.model.flags_dir, config.model.templates_dir,
+    )
+    parsing = digest(config.text, compiler_fingerprint())
+    importer = Importer(config.root, [config.flags_dir, config.templates_dir], [config.templates_dir])
+    return CompileCache(cache_dir or default_dir(config.root), importer, evaluation, parsing)
+
+
+def _store(store: CompileCache, rel: str, source: bytes, entry: Entry, out: _Outcome) -> None:
+    """Cache a flag that compiled; errors are recomputed (and stay exact)."""
+    if out.spec is None or out.compiled is None:
+        return
+    store.store(rel, source, replace(
+        entry, parse_key=store.parse_key, spec=out.spec.SerializeToString(deterministic=True),
+        compiled=out.compiled.SerializeToString(deterministic=True),
+    ))
 
 
 _MISSING_DIM = re.compile(r"^Field does not exist: (\w+)$")

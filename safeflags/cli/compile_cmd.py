@@ -31,8 +31,8 @@ def report_errors(result: CompileResult) -> None:
     click.echo(f"safeflags: {n} error{'s' if n != 1 else ''}; no bundle written", err=True)
 
 
-def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool) -> int:
-    result = compile_repo(repo, revision=revision, jobs=jobs, progress=progress_printer(not quiet))
+def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool, no_cache: bool = False) -> int:
+    result = compile_repo(repo, revision=revision, jobs=jobs, progress=progress_printer(not quiet), cache=not no_cache)
     if not result.ok:
         report_errors(result)
         return EXIT_FINDINGS
@@ -44,7 +44,7 @@ def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None,
     if not quiet:
         click.echo(
             f"compiled {len(result.specs)} flags -> {out} ({len(result.data):,} bytes, {result.digest}) "
-            f"in {result.seconds:.2f} s"
+            f"in {result.seconds:.2f} s" + (f" ({result.cached} from cache)" if result.cached else "")
         )
     return EXIT_OK
 
@@ -57,8 +57,11 @@ def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None,
 @click.option("--revision", default=None, help="Source revision recorded in the bundle [default: git HEAD, +dirty if changed].")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Evaluator processes [default: CPU count].")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("--no-cache", is_flag=True,
+              help="Evaluate every flag afresh; neither read nor write the compile cache "
+                   "(REPO/.safeflags-cache, or $SAFEFLAGS_CACHE_DIR).")
 @exits
-def command(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool) -> int:
+def command(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool, no_cache: bool) -> int:
     """Compile every flag under flags/ into a bundle.
 
     Runs the same stages as `validate`: Jsonnet evaluation (sandboxed, each
@@ -67,4 +70,4 @@ def command(repo: Path, output: Path | None, revision: str | None, jobs: int | N
     packing. Prints the flag count, size and SHA-256 digest; exits 1 with
     every located error when any flag does not compile.
     """
-    return run(repo, output, revision, jobs, quiet)
+    return run(repo, output, revision, jobs, quiet, no_cache)

@@ -1,0 +1,138 @@
+"""The compile cache never changes a result: same bundle bytes with or
+without it, exact invalidation by imports, corrupt entries ignored, and
+concurrent compiles sharing one cache directory."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from safeflags.compiler import CompileResult, compile_repo
+from tests.helpers.repo import FlagRepo, bool_flag
+
+TEAM_LIB = "local sf = import 'safeflags.libsonnet';\n{{ release:: sf.bool {{ owner: '{owner}', description: '{desc}' }} }}\n"
+
+
+def team_flag(team: str) -> str:
+    return f"local team = import 'teams/{team}.libsonnet';\nteam.release {{ default: false }}\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> FlagRepo:
+    r = FlagRepo(tmp_path / "repo", with_examples=True)
+    teams = r.root / "templates" / "teams"
+    teams.mkdir()
+    (teams / "billing.libsonnet").write_text(TEAM_LIB.format(owner="team-billing", desc="Billing flag."))
+    (teams / "search.libsonnet").write_text(TEAM_LIB.format(owner="team-search", desc="Search flag."))
+    for i in range(3):
+        r.write(f"billing.team_{i}", team_flag("billing"), header=False)
+        r.write(f"search.team_{i}", team_flag("search"), header=False)
+    return r
+
+
+def build(repo: FlagRepo, cache_dir: Path | None = None, **kw: object) -> CompileResult:
+    result = compile_repo(repo.root, revision="test", cache_dir=cache_dir, **kw)  # type: ignore[arg-type]
+    assert result.ok, [e.format() for e in result.errors]
+    return result
+
+
+def test_same_bytes_with_and_without_cache(repo: FlagRepo, tmp_path: Path) -> None:
+    plain = build(repo, cache=False)
+    assert not (repo.root / ".safeflags-cache").exists()
+    cold = build(repo)
+    warm = build(repo)
+    assert cold.cached == 0 and warm.cached == len(plain.specs)
+    assert plain.data == cold.data == warm.data
+    assert plain.specs == warm.specs and plain.files == warm.files
+    assert list(plain.specs) == list(warm.specs)  # same (path) order
+    # The cache directory ignores itself, so it never makes the revision "+dirty".
+    assert (repo.root / ".safeflags-cache" / ".gitignore").read_text() == "*\n"
+
+
+def test_env_var_moves_the_cache(repo: FlagRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEFLAGS_CACHE_DIR", str(tmp_path / "elsewhere"))
+    build(repo)
+    assert (tmp_path / "elsewhere").is_dir() and not (repo.root / ".safeflags-cache").exists()
+    assert build(repo).cached > 0
+
+
+def test_template_edit_invalidates_exactly_its_importers(repo: FlagRepo, tmp_path: Path) -> None:
+    first = build(repo)
+    total = len(first.specs)
+    lib = repo.root / "templates" / "teams" / "billing.libsonnet"
+    lib.write_text(TEAM_LIB.format(owner="team-billing", desc="Billing flag, edited."))
+    again = build(repo)
+    assert again.cached == total - 3  # the three billing team flags
+    assert again.specs["billing.team_0"].description == "Billing flag, edited."
+    assert again.data == build(repo, cache=False).data
+    # The shared library changes every flag.
+    sf = repo.root / "templates" / "safeflags.libsonnet"
+    sf.write_text(sf.read_text() + "\n// a comment\n")
+    assert build(repo).cached == 0
+
+
+def test_flag_edit_and_config_edit(repo: FlagRepo) -> None:
+    total = len(build(repo).specs)
+    repo.write("billing.team_1", team_flag("billing").replace("false", "true"), header=False)
+    res = build(repo)
+    assert res.cached == total - 1 and res.data == build(repo, cache=False).data
+    # Same Jsonnet output, new config: parsed again, never stale.
+    cfg = repo.root / "safeflags.yaml"
+    cfg.write_text(cfg.read_text() + "\n# a comment\n")
+    assert build(repo).data == build(repo, cache=False).data
+
+
+def test_a_new_file_shadowing_an_import_is_seen(repo: FlagRepo) -> None:
+    build(repo)
+    # Imports resolve next to the importing file first: this now wins for billing/.
+    (repo.root / "flags" / "billing" / "teams").mkdir()
+    (repo.root / "flags" / "billing" / "teams" / "billing.libsonnet").write_text(
+        TEAM_LIB.format(owner="team-billing", desc="Shadowed."))
+    res = build(repo)
+    assert res.specs["billing.team_2"].description == "Shadowed."
+    assert res.data == build(repo, cache=False).data
+
+
+def test_corrupt_entries_are_recomputed(repo: FlagRepo) -> None:
+    good = build(repo)
+    entries = [p for p in (repo.root / ".safeflags-cache").rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert len(entries) == len(good.specs)
+    for i, p in enumerate(entries):
+        raw = p.read_bytes()
+        if i % 3 == 0:
+            p.write_bytes(raw[: len(raw) // 2])  # truncated
+        elif i % 3 == 1:
+            p.write_bytes(raw[:-10] + bytes(b ^ 0x55 for b in raw[-10:]))  # flipped bits
+        else:
+            p.write_bytes(b"")  # empty
+    again = build(repo)
+    assert again.cached == 0 and again.data == good.data
+    assert build(repo).cached == len(good.specs)  # rewritten
+
+
+def test_concurrent_compiles_share_one_cache(repo: FlagRepo) -> None:
+    expected = build(repo, cache=False).data
+    results: list[bytes] = []
+
+    def run() -> None:
+        results.append(build(repo, jobs=1).data)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 3
+    warm = build(repo)
+    assert warm.cached == len(warm.specs) and warm.data == expected
+    assert not [p for p in (repo.root / ".safeflags-cache").rglob(".tmp-*")]
+
+
+def test_errors_are_never_cached(repo: FlagRepo) -> None:
+    rel = repo.write("billing.broken", bool_flag("overrides: [sf.when(sf.dim.regoin.in_(['x'])).serve(true)],"))
+    first = compile_repo(repo.root, revision="test")
+    second = compile_repo(repo.root, revision="test")
+    assert [e.format() for e in first.errors] == [e.format() for e in second.errors]
+    assert [(e.file, e.code) for e in second.errors] == [(rel, "SF104")]
+    assert second.cached == len(second.specs)  # the good ones
