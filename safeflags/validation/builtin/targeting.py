@@ -14,7 +14,7 @@ from safeflags.validation.builtin.compile_errors import CompileErrorValidator
 from safeflags.validation.builtin.values import plain
 from safeflags.validation.domain import Space, TooLarge, Tree
 from safeflags.validation.finding import Finding
-from safeflags.v1 import bundle_pb2, spec_pb2
+from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 
 C = spec_pb2.Condition
 
@@ -178,11 +178,10 @@ class Prerequisites(CompileErrorValidator):
         target = ctx.head.specs.get(ref)
         if target is None:
             return  # it failed to compile; that error is reported
-        wanted = _key(plain(value))  # type: ignore[arg-type]
-        served = {_key(v) for v in _serves(target)}
-        if wanted not in served:
-            shown = ", ".join(sorted(repr(v[1]) for v in served))
-            yield self.at(flag, f"{what} on {ref!r} = {plain(value)!r} can never be met: that flag serves only {shown}", line)  # type: ignore[arg-type]
+        wanted = plain(value)  # type: ignore[arg-type]
+        problem = _impossible(target, wanted)
+        if problem:
+            yield self.at(flag, f"{what} on {ref!r} = {wanted!r} can never be met: {problem}", line)
 
     def _cycles(self, ctx: Context, edges: dict[str, list[tuple[str, int]]]) -> Iterator[Finding]:
         reported: set[frozenset[str]] = set()
@@ -206,24 +205,25 @@ def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object]]:
         yield from _flag_refs(x)
 
 
-def _serves(spec: FlagSpec) -> Iterator[object]:
-    yield plain(spec.default)
-    for v in spec.variants:
-        yield plain(v.value)
-    for o in spec.overrides:
-        if o.serve.WhichOneof("kind") == "value":
-            yield plain(o.serve.value)
-    if spec.HasField("rollout") and spec.rollout.serve.WhichOneof("kind") == "value":
-        yield plain(spec.rollout.serve.value)
+_TYPE_OK = {
+    common_pb2.FLAG_TYPE_BOOL: lambda v: isinstance(v, bool),
+    common_pb2.FLAG_TYPE_STRING: lambda v: isinstance(v, str),
+    common_pb2.FLAG_TYPE_INT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer(),
+    common_pb2.FLAG_TYPE_FLOAT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
 
 
-def _key(value: object) -> tuple[str, object]:
-    """Equality the SDK uses: True is not 1, 1 is 1.0."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, (int, float)):
-        return ("number", float(value))
-    return (type(value).__name__, value if isinstance(value, str) else repr(value))
+def _impossible(target: FlagSpec, wanted: object) -> str | None:
+    """Why `target` can never serve `wanted`, or None. Only the type and the
+    declared variants count: a flag that is off today may be switched on."""
+    ok = _TYPE_OK.get(target.type)
+    if ok is not None and not ok(wanted):
+        return f"that flag is of type {common_pb2.FlagType.Name(target.type).removeprefix('FLAG_TYPE_').lower()}"
+    if target.variants and target.type != common_pb2.FLAG_TYPE_JSON:
+        values = [plain(v.value) for v in target.variants]
+        if wanted not in values:
+            return "that flag serves only its variants " + ", ".join(repr(v) for v in values)
+    return None
 
 
 def _find_cycle(start: str, edges: dict[str, list[tuple[str, int]]]) -> list[str] | None:
