@@ -1,0 +1,83 @@
+"""`safeflags.Client(store=URL, channel=NAME, ...)`: the SDK client kept
+current from a bundle store.
+
+A subclass of the SDK's Client, so evaluation stays exactly the SDK's; this
+adds the delivery options, the delivery status, change listeners, and the
+STALE reason on `details()` when the snapshot has not been confirmed by the
+store for longer than `stale_after` seconds.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from safeflags.delivery.delivery import Change, Delivery, DeliveryStatus, Metrics
+from safeflags.sdk.client import Client as _SdkClient
+from safeflags.sdk.client import ErrorHook
+from safeflags.sdk.details import EvaluationDetails, Reason
+from safeflags.sdk.snapshot import Snapshot
+
+
+class Client(_SdkClient):
+    def __init__(self, snapshot: Snapshot | None = None, *, static: Mapping[str, object] | None = None,
+                 on_error: ErrorHook | None = None, store: str | None = None, channel: str | None = None,
+                 cold_start: str | os.PathLike[str] | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None, poll_interval: float = 30.0,
+                 public_key: Any = None, stale_after: float | None = None, timeout: float = 5.0,
+                 push: bool = True, metrics: Metrics | None = None, warm: bool = True,
+                 on_change: Callable[[Change], object] | None = None):
+        """Without `store`, a plain SDK client. With it: load from the store
+        (else `cache_dir`, else `cold_start`, else code defaults), then refresh
+        every `poll_interval` seconds and on push. `public_key` (Ed25519: PEM,
+        a PEM file, or base64) makes unsigned or wrongly signed bundles faults.
+        `metrics(event, attrs)` hears of updates, faults and recoveries."""
+        super().__init__(snapshot, static=static, on_error=on_error)
+        self.delivery: Delivery | None = None
+        if store is None:
+            options = {"channel": channel, "cold_start": cold_start, "cache_dir": cache_dir,
+                       "public_key": public_key, "stale_after": stale_after, "metrics": metrics}
+            given = [name for name, value in options.items() if value is not None]
+            if given:
+                raise TypeError(f"{', '.join(given)} need store=URL")
+            return
+        if not channel:
+            raise TypeError("store= needs channel=NAME")
+        self.delivery = Delivery(
+            self, store=store, channel=channel, static=static, cold_start=cold_start, cache_dir=cache_dir,
+            poll_interval=poll_interval, public_key=public_key, stale_after=stale_after, timeout=timeout,
+            push=push, metrics=metrics, warm=warm)
+        if on_change is not None:
+            self.delivery.listeners.append(on_change)
+        self.delivery.start()
+
+    def details(self, key: str, code_default: Any, ctx: Any = None, *, expect: str | None = None) -> EvaluationDetails:
+        d = super().details(key, code_default, ctx, expect=expect)
+        if self.delivery is not None and d.reason is not Reason.ERROR and self.delivery.is_stale():
+            return replace(d, reason=Reason.STALE)
+        return d
+
+    def delivery_status(self) -> DeliveryStatus | None:
+        """Where the snapshot came from, its version and age, the last error."""
+        return self.delivery.status() if self.delivery is not None else None
+
+    def on_change(self, listener: Callable[[Change], object]) -> None:
+        """Call `listener(change)` after each new snapshot (on the delivery thread)."""
+        if self.delivery is not None:
+            self.delivery.listeners.append(listener)
+
+    def refresh(self) -> bool:
+        """Check the store now; True when a new version was swapped in. Never raises."""
+        return self.delivery.refresh() if self.delivery is not None else False
+
+    def close(self) -> None:
+        """Stop the background threads (the last snapshot keeps serving)."""
+        if self.delivery is not None:
+            self.delivery.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

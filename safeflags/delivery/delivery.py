@@ -1,0 +1,349 @@
+"""Keeps a client's snapshot current from a bundle store, and never lets a
+delivery fault reach the caller ("fail static").
+
+First load: the store; if that fails, the local cache of the last good
+bundle; if none, the cold-start bundle shipped with the service; if nothing
+at all, the client serves code defaults (ERROR / PROVIDER_NOT_READY).
+`status()` says which.
+
+Then a background thread polls the channel pointer with conditional requests
+(ETag), and, for an http(s):// source, a Server-Sent Events stream wakes it as
+soon as a publish lands. A new bundle is fetched by digest, checked (digest,
+optional Ed25519 signature, format version, replay of an older version),
+built into a snapshot, pre-evaluated, and swapped in with one assignment.
+Any fault keeps the last good snapshot, is counted, and is reported once per
+incident (a warning on the "safeflags" logger and the `metrics` hook).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeflags.delivery.cache import BundleCache
+from safeflags.delivery.signature import SignatureError, load_public_key, verify
+from safeflags.errors import BundleError
+from safeflags.sdk.snapshot import Snapshot
+from safeflags.store import open_backend
+from safeflags.store.backend import Backend
+from safeflags.store.errors import (
+    AccessDenied,
+    CorruptPointer,
+    NotModified,
+    StoreError,
+    StoreNotFound,
+)
+from safeflags.store.layout import Pointer, bundle_key, check_channel, digest_of, pointer_key
+
+log = logging.getLogger("safeflags")
+
+Metrics = Callable[[str, Mapping[str, object]], object]
+
+
+class Fault(Exception):
+    """One failed refresh: `kind` is the counter name, the message is for people."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Change:
+    """Handed to listeners after a new snapshot is swapped in."""
+
+    channel: str
+    old_version: int | None
+    version: int | None
+    digest: str
+    source_revision: str
+    origin: str  # "store", "cache" or "cold_start"
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    origin: str  # where the served snapshot came from: "store", "cache", "cold_start", "none"
+    store: str
+    channel: str
+    version: int | None  # None for a cold-start bundle (its version is unknown) or nothing
+    digest: str
+    source_revision: str
+    pinned: bool
+    published: str  # when the served version was published (from the pointer)
+    synced_at: float | None  # last time the store confirmed what we serve (epoch seconds)
+    age: float | None  # seconds since synced_at: how stale the snapshot may be
+    stale: bool  # age beyond the configured `stale_after`
+    healthy: bool  # no delivery incident open
+    last_error: str | None
+    last_error_at: float | None
+    faults: Mapping[str, int] = field(default_factory=dict)
+    updates: int = 0
+    push: str = "off"  # "off", "connecting", "connected", "disconnected", "unsupported"
+
+
+class Delivery:
+    def __init__(self, client: Any, *, store: str, channel: str, static: Mapping[str, object] | None = None,
+                 cold_start: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                 poll_interval: float = 30.0, public_key: Any = None, stale_after: float | None = None,
+                 timeout: float = 5.0, push: bool = True, metrics: Metrics | None = None, warm: bool = True,
+                 backend: Backend | None = None):
+        self.client = client
+        self.channel = check_channel(channel)
+        self.backend = backend if backend is not None else open_backend(store, timeout=timeout, retries=1)
+        self.url = self.backend.url
+        self.static = dict(static or {})
+        self.cold_start = cold_start
+        self.cache = BundleCache(cache_dir, self.url, channel) if cache_dir is not None else None
+        self.poll_interval = poll_interval
+        self.public_key = load_public_key(public_key) if public_key is not None else None
+        self.stale_after = stale_after
+        self.timeout = timeout
+        self.metrics = metrics
+        self.warm = warm
+        self.listeners: list[Callable[[Change], object]] = []
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self._refresh_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._push: Any = None
+        self._want_push = push and self.backend.url.startswith(("http://", "https://"))
+        # What is served now.
+        self.pointer: Pointer | None = None
+        self.digest = ""
+        self.origin = "none"
+        self.etag: str | None = None
+        self.synced_at: float | None = None
+        self.updates = 0
+        # The newest version this service has served before (from the cache),
+        # so a replayed old pointer is refused even right after a restart.
+        self.floor = 0
+        # Faults.
+        self.faults: dict[str, int] = {}
+        self.incident: str | None = None
+        self.incident_faults = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    # -- life cycle --------------------------------------------------------------
+    def start(self) -> Delivery:
+        """Load synchronously (store, else cache, else cold start), then refresh in the background."""
+        cached = self.cache.load() if self.cache is not None else None
+        if cached is not None:
+            self.floor = cached[0].version
+        if not self.refresh():
+            self._fallback()
+        poller = threading.Thread(target=self._poll_loop, name=f"safeflags-poll-{self.channel}", daemon=True)
+        self._threads.append(poller)
+        poller.start()
+        if self._want_push:
+            from safeflags.delivery.push import PushListener
+            self._push = PushListener(self)
+            self._threads.append(self._push.start())
+        return self
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+        if self._push is not None:
+            self._push.close()
+        for t in self._threads:
+            t.join(timeout=self.timeout + 5)
+        self._threads.clear()
+
+    def _poll_loop(self) -> None:
+        while not self.stop_event.is_set():
+            # A little jitter (never longer than the interval) keeps a fleet
+            # of services from polling the store in lock step.
+            self.wake.wait(self.poll_interval * random.uniform(0.9, 1.0))
+            if self.stop_event.is_set():
+                return
+            self.wake.clear()
+            self.refresh()
+
+    # -- refreshing ---------------------------------------------------------------
+    def refresh(self) -> bool:
+        """One round trip to the store. True when a new snapshot was swapped in.
+        Never raises: a fault keeps the current snapshot and is recorded."""
+        with self._refresh_lock:
+            try:
+                return self._refresh()
+            except Fault as fault:
+                self._fault(fault.kind, str(fault))
+            except Exception as exc:  # noqa: BLE001 - fail static on anything
+                self._fault("internal", f"{type(exc).__name__}: {exc}")
+            return False
+
+    def _refresh(self) -> bool:
+        where = f"{self.url}/{pointer_key(self.channel)}"
+        try:
+            obj = self.backend.get(pointer_key(self.channel), if_none_match=self.etag)
+        except NotModified:
+            self._synced()
+            return False
+        except StoreError as exc:
+            raise _store_fault(exc) from None
+        if obj is None:
+            raise Fault("not_found", f"channel {self.channel!r} does not exist in {self.url}")
+        try:
+            ptr = Pointer.from_json(obj.data, where)
+        except CorruptPointer as exc:
+            raise Fault("corrupt_pointer", str(exc)) from None
+        cur = self.pointer
+        if ptr.digest == self.digest:
+            # Same bytes (maybe pinned or unpinned meanwhile): nothing to load.
+            with self._state_lock:
+                self.pointer, self.etag = ptr, obj.etag
+            self._synced()
+            return False
+        served = cur.version if cur is not None else self.floor
+        if not ptr.pinned and ptr.version <= served:
+            raise Fault("replay", f"{where} points at version {ptr.version}, not newer than version "
+                                  f"{served} already served, and the channel is not pinned")
+        data = self._fetch(ptr)
+        snapshot = self._verify(ptr, data, trusted=False)
+        self._install(snapshot, ptr, "store", obj.etag)
+        if self.cache is not None:
+            self.cache.save(ptr, data)
+        self._synced()
+        return True
+
+    def _fetch(self, ptr: Pointer) -> bytes:
+        try:
+            obj = self.backend.get(bundle_key(ptr.digest))
+        except StoreError as exc:
+            raise _store_fault(exc) from None
+        if obj is None:
+            raise Fault("missing_bundle", f"bundle {ptr.digest} of version {ptr.version} is missing from {self.url}")
+        return obj.data
+
+    def _verify(self, ptr: Pointer | None, data: bytes, *, trusted: bool) -> Snapshot:
+        """Digest, signature (unless the bytes are the operator's own cold-start
+        file), format, then build and pre-evaluate the snapshot."""
+        if ptr is not None and digest_of(data) != ptr.digest:
+            raise Fault("digest_mismatch", f"bundle for version {ptr.version} does not match its digest "
+                                           f"{ptr.digest} ({len(data)} bytes): corrupt or truncated")
+        if self.public_key is not None and not trusted:
+            try:
+                verify(data, ptr.signature if ptr is not None else "", self.public_key)
+            except SignatureError as exc:
+                raise Fault("bad_signature", f"version {ptr.version if ptr else '?'}: {exc}") from None
+        try:
+            snapshot = Snapshot.from_bytes(data, static=self.static, digest=ptr.digest if ptr else None)
+        except BundleError as exc:
+            raise Fault("bad_bundle", str(exc)) from None
+        if self.warm:
+            snapshot.warm()  # pre-evaluate here, off the request path
+        return snapshot
+
+    def _install(self, snapshot: Snapshot, ptr: Pointer | None, origin: str, etag: str | None) -> None:
+        with self._state_lock:
+            old = self.pointer.version if self.pointer is not None else None
+            self.client.swap(snapshot)
+            self.pointer, self.digest, self.origin, self.etag = ptr, snapshot.digest, origin, etag
+            self.updates += 1
+        change = Change(self.channel, old, ptr.version if ptr else None, snapshot.digest,
+                        snapshot.source_revision, origin)
+        log.info("safeflags: channel %r now serves version %s (%s) from %s",
+                 self.channel, change.version, snapshot.digest[:19], origin)
+        self._emit("safeflags.delivery.update", {"version": change.version, "digest": change.digest,
+                                                  "origin": origin})
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:  # noqa: BLE001 - a listener's bug is not a delivery fault
+                log.exception("safeflags: change listener %r failed", listener)
+
+    def _fallback(self) -> None:
+        """The store could not serve at start-up: the cache, else the cold-start bundle."""
+        if self.cache is not None:
+            entry = self.cache.load()
+            if entry is not None:
+                ptr, data, fetched_at = entry
+                try:
+                    self._install(self._verify(ptr, data, trusted=False), ptr, "cache", None)
+                    self.synced_at = fetched_at
+                    return
+                except Fault as fault:
+                    log.warning("safeflags: ignoring the cached bundle: %s", fault)
+        if self.cold_start is not None:
+            try:
+                with open(self.cold_start, "rb") as fh:
+                    data = fh.read()
+                self._install(self._verify(None, data, trusted=True), None, "cold_start", None)
+                return
+            except (OSError, Fault) as exc:
+                log.error("safeflags: cannot load the cold-start bundle %s: %s", self.cold_start, exc)
+        log.error("safeflags: no bundle for channel %r (store %s unreachable, no cache, no cold-start "
+                  "bundle): serving code defaults until the store answers", self.channel, self.url)
+
+    # -- faults and health ---------------------------------------------------------
+    def _fault(self, kind: str, message: str) -> None:
+        with self._state_lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+            self.last_error, self.last_error_at = f"{kind}: {message}", time.time()
+            self.incident_faults += 1
+            first = self.incident is None
+            if first:
+                self.incident = kind
+            version = self.pointer.version if self.pointer is not None else None
+            keeping = (f"version {version}" if version is not None else f"the {self.origin} bundle"
+                       if self.origin != "none" else "code defaults")
+        if first:
+            log.warning("safeflags: delivery of channel %r from %s failed (%s): %s; serving %s "
+                        "(reported once until it recovers)", self.channel, self.url, kind, message, keeping)
+            self._emit("safeflags.delivery.fault", {"kind": kind, "message": message, "version": version})
+
+    def _synced(self) -> None:
+        with self._state_lock:
+            self.synced_at = time.time()
+            kind, count = self.incident, self.incident_faults
+            self.incident, self.incident_faults = None, 0
+        if kind is not None:
+            log.warning("safeflags: delivery of channel %r recovered after %d failed attempt(s) (%s)",
+                        self.channel, count, kind)
+            self._emit("safeflags.delivery.recovered", {"kind": kind, "faults": count})
+
+    def _emit(self, event: str, attrs: Mapping[str, object]) -> None:
+        if self.metrics is None:
+            return
+        try:
+            self.metrics(event, {"channel": self.channel, **attrs})
+        except Exception:  # noqa: BLE001
+            log.exception("safeflags: metrics hook failed")
+
+    def age(self) -> float | None:
+        return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)
+
+    def is_stale(self) -> bool:
+        if self.stale_after is None or self.origin == "none":
+            return False
+        age = self.age()
+        return age is None or age > self.stale_after
+
+    def status(self) -> DeliveryStatus:
+        with self._state_lock:
+            ptr = self.pointer
+            return DeliveryStatus(
+                origin=self.origin, store=self.url, channel=self.channel,
+                version=ptr.version if ptr else None, digest=self.digest,
+                source_revision=self.client.snapshot.source_revision if self.origin != "none" else "",
+                pinned=bool(ptr and ptr.pinned), published=ptr.published if ptr else "",
+                synced_at=self.synced_at, age=self.age(), stale=self.is_stale(),
+                healthy=self.incident is None, last_error=self.last_error, last_error_at=self.last_error_at,
+                faults=dict(self.faults), updates=self.updates,
+                push=self._push.state if self._push is not None else "off",
+            )
+
+
+def _store_fault(exc: StoreError) -> Fault:
+    if isinstance(exc, AccessDenied):
+        return Fault("access_denied", str(exc))
+    if isinstance(exc, StoreNotFound):
+        return Fault("not_found", str(exc))
+    return Fault("unavailable", str(exc))

@@ -1,0 +1,98 @@
+"""The push side of delivery: a Server-Sent Events stream from `safeflags
+serve` that wakes the poller the moment a channel moves.
+
+The stream only says "look now"; the bundle still comes through the same
+conditional fetch and the same checks as a poll, so a forged or replayed
+event can at worst cause one extra request. While the stream is down the
+poller goes on at its interval, and the listener reconnects with backoff.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from safeflags.delivery.delivery import Delivery
+
+log = logging.getLogger("safeflags")
+
+# The server sends a comment line at least this often; a silent stream is dead.
+READ_TIMEOUT = 45.0
+
+
+class PushListener:
+    def __init__(self, delivery: Delivery, read_timeout: float = READ_TIMEOUT):
+        self.delivery = delivery
+        self.read_timeout = read_timeout
+        self.state = "connecting"
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> threading.Thread:
+        t = threading.Thread(target=self._run, name=f"safeflags-push-{self.delivery.channel}", daemon=True)
+        t.start()
+        return t
+
+    def close(self) -> None:
+        with self._lock:
+            conn = self._conn
+        if conn is not None and conn.sock is not None:
+            try:
+                conn.sock.shutdown(2)  # unblocks the reader thread at once
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        d = self.delivery
+        backend: Any = d.backend
+        path = backend.base_path + "/events?" + urllib.parse.urlencode({"channel": d.channel})
+        delay = 0.25
+        while not d.stop_event.is_set():
+            try:
+                conn = backend.connect(timeout=self.read_timeout)
+                with self._lock:
+                    self._conn = conn
+                conn.request("GET", path, headers={"Accept": "text/event-stream", **backend.headers})
+                resp = conn.getresponse()
+                if resp.status == 404:
+                    self.state = "unsupported"
+                    log.info("safeflags: %s has no event stream; polling every %ss",
+                             d.url, d.poll_interval)
+                    return
+                if resp.status != 200:
+                    raise OSError(f"HTTP {resp.status}")
+                self.state = "connected"
+                delay = 0.25
+                d.wake.set()  # catch up with anything published while disconnected
+                self._read(resp)
+            except (OSError, http.client.HTTPException) as exc:
+                if not d.stop_event.is_set():
+                    log.debug("safeflags: event stream from %s dropped: %s", d.url, exc)
+            finally:
+                with self._lock:
+                    conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.close()
+            if d.stop_event.is_set():
+                return
+            self.state = "disconnected"
+            d.stop_event.wait(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _read(self, resp: http.client.HTTPResponse) -> None:
+        """Wake the poller on every `channel` event; ignore comments (heartbeats)."""
+        event = ""
+        while not self.delivery.stop_event.is_set():
+            line = resp.readline()
+            if not line:
+                raise OSError("stream closed by the server")
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if text.startswith("event:"):
+                event = text[6:].strip()
+            elif text == "":
+                if event == "channel":
+                    self.delivery.wake.set()
+                event = ""

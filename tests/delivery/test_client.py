@@ -1,0 +1,150 @@
+"""safeflags.delivery.Client: first load, refresh, fail static, status."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from safeflags.delivery import Change, Client
+from safeflags.sdk.details import ErrorCode, Reason
+from tests.helpers.bundles import numbered
+from tests.helpers.delivery import Publisher
+from tests.helpers.s3server import free_ports
+from tests.helpers.waiting import wait_until
+
+POLL = 0.1
+
+
+def dead_url() -> str:
+    """An http store nobody listens on: connection refused at once."""
+    return f"http://127.0.0.1:{free_ports(1)[0]}"
+
+
+def test_loads_polls_and_tells_listeners(pub: Publisher) -> None:
+    pub.publish(1)
+    changes: list[Change] = []
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, on_change=changes.append) as client:
+        assert client.get_int("t.n", 0) == 1
+        st = client.delivery_status()
+        assert st is not None and (st.origin, st.version, st.healthy) == ("store", 1, True)
+        assert st.source_revision == "rev-1" and st.digest.startswith("sha256-")
+        pub.publish(2)
+        wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
+        assert [c.version for c in changes] == [1, 2] and changes[1].old_version == 1
+        assert client.details("t.n", 0).reason is Reason.STATIC
+
+
+def test_cold_start_when_the_store_is_down(tmp_path: Path) -> None:
+    cold = tmp_path / "cold.pb"
+    cold.write_bytes(numbered(7))
+    with Client(store=dead_url(), channel="prod", cold_start=cold, poll_interval=POLL, timeout=1) as client:
+        assert client.get_int("t.n", 0) == 7
+        st = client.delivery_status()
+        assert st is not None and (st.origin, st.version, st.healthy) == ("cold_start", None, False)
+        assert st.faults["unavailable"] >= 1 and "cannot read" in (st.last_error or "")
+
+
+def test_cache_of_the_last_good_bundle_beats_cold_start(pub: Publisher, tmp_path: Path) -> None:
+    pub.publish(3)
+    cache, cold = tmp_path / "cache", tmp_path / "cold.pb"
+    cold.write_bytes(numbered(1))
+    with Client(store=pub.url, channel="prod", cache_dir=cache, poll_interval=POLL):
+        pass
+    # Same store URL, now unreachable: the cache is keyed by store and channel.
+    (tmp_path / "store").rename(tmp_path / "gone")
+    with Client(store=pub.url, channel="prod", cache_dir=cache, cold_start=cold, poll_interval=POLL) as client:
+        st = client.delivery_status()
+        assert st is not None and (st.origin, st.version) == ("cache", 1)
+        assert client.get_int("t.n", 0) == 3
+        (tmp_path / "gone").rename(tmp_path / "store")
+        pub.publish(4)
+        wait_until(lambda: client.get_int("t.n", 0) == 4, what="back on the store")
+        assert client.delivery_status().origin == "store"  # type: ignore[union-attr]
+
+
+def test_nothing_at_all_serves_code_defaults(tmp_path: Path) -> None:
+    with Client(store=dead_url(), channel="prod", poll_interval=POLL, timeout=1) as client:
+        d = client.details("t.n", 42)
+        assert (d.value, d.reason, d.error_code) == (42, Reason.ERROR, ErrorCode.PROVIDER_NOT_READY)
+        assert client.delivery_status().origin == "none"  # type: ignore[union-attr]
+
+
+def test_signed_bundles_only(signed: Publisher, caplog: pytest.LogCaptureFixture) -> None:
+    signed.publish(1)
+    events: list[tuple[str, dict[str, object]]] = []
+    with Client(store=signed.url, channel="prod", poll_interval=POLL, public_key=signed.public_pem,
+                metrics=lambda e, a: events.append((e, dict(a)))) as client:
+        assert client.get_int("t.n", 0) == 1
+        # An unsigned publish (say, from a leaked store credential) is refused.
+        signed.store.publish(numbered(2), "prod")
+        wait_until(lambda: client.delivery_status().faults.get("bad_signature", 0) >= 3,  # type: ignore[union-attr]
+                   what="refused signature")
+        assert client.get_int("t.n", 0) == 1
+        faults = [a for e, a in events if e == "safeflags.delivery.fault"]
+        assert len(faults) == 1 and faults[0]["kind"] == "bad_signature"  # once per incident
+        assert sum("failed (bad_signature)" in r.message for r in caplog.records) == 1
+        signed.publish(3)
+        wait_until(lambda: client.get_int("t.n", 0) == 3, what="signed version 3")
+        assert [e for e, _ in events].count("safeflags.delivery.recovered") == 1
+
+
+def test_replay_of_an_older_version_is_refused_unless_pinned(pub: Publisher) -> None:
+    from safeflags.store.layout import pointer_key
+
+    for n in (1, 2):
+        pub.publish(n)
+    old = pub.store.pointer("prod")
+    pub.publish(3)
+    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+        assert client.get_int("t.n", 0) == 3
+        pub.store.backend.put(pointer_key("prod"), old.to_json())  # an attacker or a bad restore
+        wait_until(lambda: client.delivery_status().faults.get("replay", 0) >= 2, what="replay")  # type: ignore[union-attr]
+        assert client.get_int("t.n", 0) == 3
+        pub.store.backend.put(pointer_key("prod"), pub.store.pointer("prod").with_latest(3).to_json())
+        pub.store.pin("prod", 2)  # an operator's rollback is not a replay
+        wait_until(lambda: client.get_int("t.n", 0) == 2, what="pinned version 2")
+        assert client.delivery_status().pinned  # type: ignore[union-attr]
+
+
+def test_newer_format_is_refused(pub: Publisher) -> None:
+    pub.publish(1)
+    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+        pub.publish(2, data=numbered(2, format_version=99))
+        wait_until(lambda: "bad_bundle" in client.delivery_status().faults, what="format fault")  # type: ignore[union-attr]
+        assert client.get_int("t.n", 0) == 1
+        assert "newer than this SDK reads" in (client.delivery_status().last_error or "")  # type: ignore[union-attr]
+
+
+def test_stale_reason_when_the_store_stops_answering(pub: Publisher, tmp_path: Path) -> None:
+    pub.publish(1)
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, stale_after=0.3) as client:
+        assert client.details("t.n", 0).reason is Reason.STATIC
+        (tmp_path / "store").rename(tmp_path / "gone")
+        wait_until(lambda: client.details("t.n", 0).reason is Reason.STALE, what="STALE")
+        assert client.details("t.n", 0).value == 1 and client.delivery_status().stale  # type: ignore[union-attr]
+        (tmp_path / "gone").rename(tmp_path / "store")
+        wait_until(lambda: client.details("t.n", 0).reason is Reason.STATIC, what="fresh again")
+
+
+def test_options_need_a_store() -> None:
+    with pytest.raises(TypeError, match="need store=URL"):
+        Client(channel="prod")
+    with pytest.raises(TypeError, match="needs channel"):
+        Client(store="file:///nonexistent")
+    client = Client.from_bytes(numbered(5))
+    assert client.get_int("t.n", 0) == 5 and client.delivery_status() is None
+
+
+def test_a_failing_listener_is_not_a_delivery_fault(pub: Publisher, caplog: pytest.LogCaptureFixture) -> None:
+    pub.publish(1)
+
+    def boom(change: Change) -> None:
+        raise RuntimeError("listener bug")
+
+    with caplog.at_level(logging.ERROR), Client(store=pub.url, channel="prod", poll_interval=POLL,
+                                                 on_change=boom) as client:
+        pub.publish(2)
+        wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
+        assert client.delivery_status().healthy  # type: ignore[union-attr]
+    assert any("listener" in r.message for r in caplog.records)
