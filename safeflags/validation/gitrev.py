@@ -43,17 +43,22 @@ def _git(cwd: Path, *args: str) -> str:
 def exported(repo: Path, ref: str) -> Iterator[Revision]:
     """Export the merge base of `ref` and HEAD, so commits that landed on the
     base branch after the pull request forked are not read as its changes."""
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") if ref else ""
+    try:
+        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except RevisionError:
+        commit = ""
     if not commit:
-        raise RevisionError(f"unknown revision {ref!r}")
+        raise RevisionError(f"unknown revision {ref!r} (in CI, fetch it first: actions/checkout with fetch-depth: 0)")
     head = _git(repo, "rev-parse", "--verify", "HEAD^{commit}")
     try:
         base = _git(repo, "merge-base", commit, head)
     except RevisionError:
         base = commit  # unrelated histories: compare with the ref itself
     prefix = _git(repo, "rev-parse", "--show-prefix")
+    top = _git(repo, "rev-parse", "--show-toplevel")
     with tempfile.TemporaryDirectory(prefix="safeflags-base-") as tmp:
-        args = ["git", "-C", str(repo), "archive", "--format=tar", base]
+        # From the top: a pathspec given inside a sub-directory is relative to it.
+        args = ["git", "-C", top, "archive", "--format=tar", base]
         if prefix:
             args += ["--", prefix]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
