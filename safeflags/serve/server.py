@@ -58,7 +58,9 @@ class FlagServer:
     def start(self) -> FlagServer:
         """Serve in background threads (tests, benchmarks, embedding)."""
         self.poll_store(list_channels=True)
-        for target, name in ((self._watch, "watch"), (self.httpd.serve_forever, "http")):
+        # A short shutdown poll: close() returns within 0.1 s.
+        serve = lambda: self.httpd.serve_forever(poll_interval=0.1)  # noqa: E731
+        for target, name in ((self._watch, "watch"), (serve, "http")):
             t = threading.Thread(target=target, name=f"safeflags-serve-{name}", daemon=True)
             t.start()
             self._threads.append(t)

@@ -1,0 +1,128 @@
+"""A fault-injecting HTTP proxy between a client and `safeflags serve`.
+
+Each mode is one class of delivery fault; `mode = "ok"` passes everything
+through. Faults that need a new bundle to bite (truncate, corrupt) touch
+bundle downloads only; faults about the pointer (old_version, bad_signature)
+touch pointer reads only; the rest touch every request.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODES = {"ok", "drop", "delay", "5xx", "truncate", "corrupt", "old_version", "bad_signature", "stall"}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.mode = "ok"
+        self.old_pointer: bytes | None = None  # served in old_version mode
+        self.released = threading.Event()  # ends delays and stalls
+        self.stalled = threading.Event()  # set once a stalled download has started
+        self.requests = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                proxy.requests += 1
+                proxy.handle(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def start(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
+
+    def set(self, mode: str) -> None:
+        assert mode in MODES, mode
+        if mode == "ok":
+            self.released.set()
+        else:
+            self.released.clear()
+            self.stalled.clear()
+        self.mode = mode
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        mode = self.mode
+        is_bundle = h.path.startswith("/bundles/")
+        is_pointer = h.path.startswith("/channels/") and h.path.endswith(".json")
+        if mode == "drop":
+            h.close_connection = True
+            h.connection.shutdown(2)
+            return
+        if mode == "delay":
+            self.released.wait(30)  # longer than any client timeout, unless the fault ends
+        if mode == "5xx":
+            return self.reply(h, 503, b"upstream unavailable\n", {})
+        if mode == "old_version" and is_pointer and self.old_pointer is not None:
+            return self.reply(h, 200, self.old_pointer, {"ETag": '"old"'})
+        status, headers, body = self.fetch(h)
+        if mode == "bad_signature" and is_pointer and status == 200:
+            ptr = json.loads(body)
+            ptr["signature"] = base64.b64encode(bytes(64)).decode()
+            body = json.dumps(ptr).encode()
+            headers["ETag"] = '"forged"'
+        if is_bundle and status == 200:
+            if mode == "corrupt":
+                body = bytes(b ^ 0x5A for b in body[:16]) + body[16:]
+            elif mode in ("truncate", "stall"):
+                # Promise the whole body, send half, then hang up.
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[: len(body) // 2])
+                h.wfile.flush()
+                if mode == "stall":
+                    self.stalled.set()
+                    self.released.wait(30)
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return
+        self.reply(h, status, body, headers)
+
+    def fetch(self, h: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        up = urllib.parse.urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=10)
+        try:
+            headers = {k: v for k, v in h.headers.items() if k.lower() in ("if-none-match", "accept")}
+            conn.request("GET", h.path, headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            keep = {k: v for k, v in resp.getheaders() if k.lower() in ("etag", "content-type", "cache-control")}
+            return resp.status, keep, body
+        except OSError:
+            return 502, {}, b"upstream down\n"
+        finally:
+            conn.close()
+
+    @staticmethod
+    def reply(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if status != 304:
+            h.wfile.write(body)
