@@ -1,0 +1,177 @@
+"""`safeflags validate --base` on real git repositories.
+
+One base commit copies the example repository (flags, templates,
+safeflags.yaml, validators, the deployment inventory) plus a code tree;
+each test commits a pull request on its own branch and runs the command
+in-process. Every failing PR must fail with the right code at the right
+file and line; the line is found in the edited source, so the assertion
+is about the line the change touched.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from safeflags.cli.validate_cmd import command
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = 'from app import client\n\n\ndef tax(ctx):\n    if client.get_bool("billing.tax_engine_v2", False, ctx):\n        return 2\n    return 1\n'
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", *args], cwd=repo,
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("flagrepo")
+    for name in ("flags", "templates", "validators"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
+    for name in ("safeflags.yaml", "deployments.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "src" / "billing").mkdir(parents=True)
+    (root / "src" / "billing" / "invoice.py").write_text(CODE)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    return root
+
+
+def edit(repo: Path, rel: str, old: str, new: str) -> int:
+    """Replace `old` by `new` once in a file; return the 1-based line of `new`."""
+    path = repo / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    text = text.replace(old, new, 1)
+    path.write_text(text)
+    return text[: text.index(new)].count("\n") + 1 + new[: len(new) - len(new.lstrip("\n"))].count("\n")
+
+
+def pr(repo: Path, name: str, change: Callable[[], Any], base: str = "main") -> Any:
+    git(repo, "checkout", "-q", "-B", name, base)
+    result = change()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", name)
+    return result
+
+
+def validate(repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main") -> tuple[int, dict[str, Any]]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 1, "user": {"login": "dev"},
+                                                  "labels": [{"name": x} for x in labels]}}))
+    out = tmp_path / "report.json"
+    args = ["--repo", str(repo), "--base", base, "--format", "json", "--output", str(out), "--event", str(event), *extra]
+    result = CliRunner().invoke(command, args)
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(out.read_text())
+
+
+def errors(report: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in report["findings"] if f["severity"] == "error"}
+
+
+def at(report: dict[str, Any], code: str) -> list[tuple[str, int]]:
+    return [(f["file"], f["line"]) for f in report["findings"] if f["code"] == code]
+
+
+RERANK = "flags/search/reranker_explanations.jsonnet"
+EDGE = "flags/platform/edge_cache_v2.jsonnet"
+
+
+def test_skipping_two_stages_fails_without_the_label(repo: Path, tmp_path: Path) -> None:
+    line = pr(repo, "skip", lambda: edit(repo, RERANK, "stage=1)", "stage=3)"))
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF301"}
+    assert at(report, "SF301") == [(RERANK, line)]
+    code, report = validate(repo, tmp_path, labels=("safeflags/skip-stage",))
+    assert code == 0, report["findings"]
+
+
+def test_blast_radius_past_the_threshold_needs_approval(repo: Path, tmp_path: Path) -> None:
+    line = pr(repo, "blast", lambda: edit(repo, EDGE, "stage=2,", "stage=3,"))
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF302"}
+    assert at(report, "SF302") == [(EDGE, line)]
+    change = report["changes"][0]
+    assert change["flag"] == "platform.edge_cache_v2"
+    assert change["exposure"]["newly"] == pytest.approx(0.21)  # eu-west-1 11 + eu-central-1 6 + ap 3 + 1
+    code, report = validate(repo, tmp_path, labels=("safeflags/approved-blast-radius",))
+    assert code == 0 and errors(report) == set()
+
+
+def test_enabling_before_the_required_version_is_deployed(repo: Path, tmp_path: Path) -> None:
+    rel = "flags/billing/new_invoice_path.jsonnet"
+    line = pr(repo, "version", lambda: edit(repo, rel, "stage=2)", "stage=3)"))
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF303"}
+    assert at(report, "SF303") == [(rel, line)]
+    assert "billing 2.13.4 is deployed" in next(f["message"] for f in report["findings"] if f["code"] == "SF303")
+
+
+def test_migration_jumping_from_a_to_ba(repo: Path, tmp_path: Path) -> None:
+    rel = "flags/storage/blob_store_migration.jsonnet"
+    pr(repo, "mig-base", lambda: edit(repo, rel, "state='AB'", "state='A'"))
+    line = pr(repo, "mig", lambda: edit(repo, rel, "state='A'", "state='BA'"), base="mig-base")
+    code, report = validate(repo, tmp_path, base="mig-base")
+    assert code == 1 and "SF304" in errors(report)
+    assert at(report, "SF304") == [(rel, line)]
+    assert "from A to BA" in next(f["message"] for f in report["findings"] if f["code"] == "SF304")
+
+
+def test_a_typo_in_a_region(repo: Path, tmp_path: Path) -> None:
+    line = pr(repo, "typo", lambda: edit(repo, EDGE, "eq('us-gov-west-1')", "eq('us-gov-west1')"))
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF105"}
+    (finding,) = [f for f in report["findings"] if f["code"] == "SF105"]
+    assert (finding["file"], finding["line"]) == (EDGE, line)
+    assert "did you mean 'us-gov-west-1'?" in finding["hint"]
+
+
+def test_deleting_a_flag_the_code_still_reads(repo: Path, tmp_path: Path) -> None:
+    pr(repo, "delete", lambda: (repo / "flags/billing/tax_engine_v2.jsonnet").unlink())
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF306"}
+    line = CODE[: CODE.index("billing.tax_engine_v2")].count("\n") + 1
+    assert at(report, "SF306") == [("src/billing/invoice.py", line)]
+
+
+def test_a_pr_cannot_weaken_the_checks_that_judge_it(repo: Path, tmp_path: Path) -> None:
+    def change() -> tuple[int, int]:
+        edit(repo, "validators/payments.py", "        if tagged and not flag.co_owners:", "        if False:")
+        edit(repo, "safeflags.yaml", "  rules:\n", "  rules:\n    SF301: {enabled: false}\n")
+        skip = edit(repo, RERANK, "stage=1)", "stage=3)")
+        edit(repo, "flags/billing/payment_processor.jsonnet", "  co_owners: ['team-security'],\n", "")
+        text = (repo / "flags/billing/payment_processor.jsonnet").read_text()
+        return skip, next(i for i, ln in enumerate(text.splitlines(), 1) if re.match(r"\s*owner:", ln))
+
+    skip_line, owner_line = pr(repo, "weaken", change)
+    code, report = validate(repo, tmp_path)
+    assert code == 1 and errors(report) == {"SF301", "PAY001"}
+    assert at(report, "SF301") == [(RERANK, skip_line)]
+    assert at(report, "PAY001") == [("flags/billing/payment_processor.jsonnet", owner_line)]
+    assert {f for f, _ in at(report, "SF308")} == {"safeflags.yaml", "validators/payments.py"}
+
+
+def test_a_clean_pr_passes(repo: Path, tmp_path: Path) -> None:
+    pr(repo, "clean", lambda: edit(repo, "flags/checkout/express_pay_mobile.jsonnet", "stage=3)", "stage=4)"))
+    code, report = validate(repo, tmp_path)
+    assert code == 0 and errors(report) == set()
+    assert [c["flag"] for c in report["changes"]] == ["checkout.express_pay_mobile"]
+
+
+def test_a_validator_that_fails_to_load_fails_the_run_named(repo: Path, tmp_path: Path) -> None:
+    pr(repo, "broken", lambda: edit(repo, "validators/payments.py", "from collections.abc", "import no_such_module\nfrom collections.abc"))
+    result = CliRunner().invoke(command, ["--repo", str(repo)])
+    assert result.exit_code == 2
+    assert "validator validators/payments.py failed to load" in result.output
+    assert "ModuleNotFoundError" in result.output
