@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tests.helpers.delivery import pub, server, signed
+
+__all__ = ["pub", "server", "signed"]
