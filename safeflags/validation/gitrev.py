@@ -43,19 +43,20 @@ def _git(cwd: Path, *args: str) -> str:
 def exported(repo: Path, ref: str) -> Iterator[Revision]:
     """Export the merge base of `ref` and HEAD, so commits that landed on the
     base branch after the pull request forked are not read as its changes."""
+    if not ref or ref.startswith("-"):
+        raise RevisionError(f"not a revision: {ref!r}")
     try:
-        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        # One process for all four answers: forks are most of this module's time.
+        top, prefix, commit, head = (_git(repo, "rev-parse", "--show-toplevel", "--show-prefix",
+                                          f"{ref}^{{commit}}", "HEAD^{commit}").split("\n") + ["", "", "", ""])[:4]
     except RevisionError:
         commit = ""
     if not commit:
         raise RevisionError(f"unknown revision {ref!r} (in CI, fetch it first: actions/checkout with fetch-depth: 0)")
-    head = _git(repo, "rev-parse", "--verify", "HEAD^{commit}")
     try:
         base = _git(repo, "merge-base", commit, head)
     except RevisionError:
         base = commit  # unrelated histories: compare with the ref itself
-    prefix = _git(repo, "rev-parse", "--show-prefix")
-    top = _git(repo, "rev-parse", "--show-toplevel")
     with tempfile.TemporaryDirectory(prefix="safeflags-base-") as tmp:
         # From the top: a pathspec given inside a sub-directory is relative to it.
         args = ["git", "-C", top, "archive", "--format=tar", base]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from safeflags.compiler import CompileResult, compile_repo
 from safeflags.errors import SafeflagsError
+from safeflags.source.cache import default_dir
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
 from safeflags.validation.changes import pair
@@ -56,7 +57,10 @@ def validate(opts: Options) -> Outcome:
             # Both compiles mostly wait on evaluator processes: overlap them.
             with ThreadPoolExecutor(max_workers=2) as pool:
                 head_job = pool.submit(compile_repo, repo, jobs=opts.jobs)
-                base_job = pool.submit(compile_repo, rev.root, revision=rev.commit, jobs=opts.jobs)
+                # The cache is content-addressed: the base shares the head's, so
+                # flags the pull request did not touch are not evaluated twice.
+                base_job = pool.submit(compile_repo, rev.root, revision=rev.commit, jobs=opts.jobs,
+                                       cache_dir=default_dir(repo))
                 head = head_job.result()
                 try:
                     base = base_job.result()

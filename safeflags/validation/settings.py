@@ -56,11 +56,13 @@ class Rule:
 
 class _Errors:
     def __init__(self, config: RepoConfig) -> None:
-        self.node = yaml.compose(config.text, Loader=yaml.SafeLoader) if config.text else None
+        self.config = config
         self.errors: list[SourceError] = []
 
     def add(self, loc: list[str], message: str, hint: str | None = None) -> None:
-        line, col = _yaml_position(self.node, ["validation", *loc])
+        # Composed only on error: a valid configuration never pays for positions.
+        node = yaml.compose(self.config.text, Loader=yaml.SafeLoader) if self.config.text else None
+        line, col = _yaml_position(node, ["validation", *loc])
         self.errors.append(SourceError(CONFIG_FILE, line, col, message, stage="config",
                                        field_path=".".join(["validation", *loc]), hint=hint))
 

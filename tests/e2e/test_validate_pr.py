@@ -41,6 +41,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, root / name)
     (root / "src" / "billing").mkdir(parents=True)
     (root / "src" / "billing" / "invoice.py").write_text(CODE)
+    (root / ".gitignore").write_text(".safeflags-cache/\n__pycache__/\n")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "base")

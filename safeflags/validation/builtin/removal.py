@@ -17,7 +17,7 @@ from safeflags.validation.settings import parse_settings
 from safeflags.v1 import common_pb2
 
 SKIP_DIRS = frozenset({".git", ".hg", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
-                       ".pytest_cache", ".ruff_cache", "build", "dist", "site-packages"})
+                       ".pytest_cache", ".ruff_cache", ".safeflags-cache", "build", "dist", "site-packages"})
 
 
 class _Options(BaseModel):

@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from safeflags.reference import py_value as plain
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding
@@ -97,6 +95,8 @@ class JsonSchemaViolation(FlagValidator):
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
         if not flag.json_schema:
             return
+        import jsonschema  # only repositories with json flags pay for it
+
         schema = json.loads(flag.json_schema)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
