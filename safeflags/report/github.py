@@ -73,8 +73,8 @@ def markdown_summary(outcome: Outcome, prefix: str = "") -> str:
         out.append("")
     if outcome.suppressions:
         out += ["### Suppressions", "", "| flag | code | silenced | reason |", "|---|---|---:|---|"]
-        for s in outcome.suppressions:
-            out.append(f"| `{s.flag}` | {s.code} | {len(s.silenced)} | {_cell(s.reason)} |")
+        for sup in outcome.suppressions:
+            out.append(f"| `{sup.flag}` | {sup.code} | {len(sup.silenced)} | {_cell(sup.reason)} |")
         out.append("")
     out.append(f"<sub>{_cell(summary_line(outcome))}</sub>")
     return "\n".join(out) + "\n"

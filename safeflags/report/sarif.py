@@ -50,8 +50,8 @@ class SarifReporter(Reporter):
             "columnKind": "unicodeCodePoints",
             "results": results,
         }
-        doc = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+        return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
 
     def _result(self, f: Finding, index: dict[str, int]) -> dict[str, Any]:
         location: dict[str, Any] = {"artifactLocation": {"uri": self.path(f.file)}}

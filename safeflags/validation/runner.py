@@ -77,8 +77,8 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
             out.findings.append(f)
     out.findings.sort(key=Finding.sort_key)
     for (key, code), (reason, file) in sorted(declared.items()):
-        found = tuple(sorted(silenced.get((key, code), []), key=Finding.sort_key))
-        out.suppressions.append(Suppression(key, code, reason, file, found))
+        hushed = tuple(sorted(silenced.get((key, code), []), key=Finding.sort_key))
+        out.suppressions.append(Suppression(key, code, reason, file, hushed))
     return out
 
 

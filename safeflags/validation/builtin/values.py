@@ -95,7 +95,7 @@ class JsonSchemaViolation(FlagValidator):
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
         if not flag.json_schema:
             return
-        import jsonschema  # only repositories with json flags pay for it
+        import jsonschema  # type: ignore[import-untyped]  # only repositories with json flags pay for it
 
         schema = json.loads(flag.json_schema)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
