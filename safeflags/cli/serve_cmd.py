@@ -29,7 +29,7 @@ def run(store_url: str, host: str, port: int, watch_interval: float, heartbeat: 
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--watch-interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+@click.option("--watch-interval", type=click.FloatRange(min=0.01), default=0.2, show_default=True,
               help="Seconds between checks of the store for moved channels.")
 @click.option("--heartbeat", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
               help="Seconds between keep-alive comments on idle event streams.")

@@ -34,7 +34,7 @@ BUNDLE_CACHE = 32  # bundles kept in memory; they never change, so no invalidati
 
 class FlagServer:
     def __init__(self, store: BundleStore, host: str = "127.0.0.1", port: int = 0, *,
-                 watch_interval: float = 1.0, heartbeat: float = 15.0, list_interval: float = 10.0):
+                 watch_interval: float = 0.2, heartbeat: float = 15.0, list_interval: float = 10.0):
         self.store = store
         self.watch_interval = watch_interval
         self.heartbeat = heartbeat
