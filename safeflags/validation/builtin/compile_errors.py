@@ -38,8 +38,8 @@ class JsonnetError(CompileErrorValidator):
     **How to fix**: read the message (the library's asserts say what to
     write instead) and fix the line it points at.
 
-    **Example**: `sf.dim.reigon.in_(['us-east-1'])` fails with
-    `Field does not exist: reigon`.
+    **Example**: `sf.ramps.standard(unit='workspace_id', stage=6)` fails
+    with "stage must be a whole number from 0 (not started) to 5 (100%)".
     """
 
     code = "SF101"
