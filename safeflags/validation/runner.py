@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from safeflags.errors import SafeflagsError
+from safeflags.errors import ConfigError, SafeflagsError
 from safeflags.validation.api import Change, Context, Validator
 from safeflags.validation.finding import Finding, Severity, Suppression
 from safeflags.validation.settings import Rule
@@ -55,6 +55,8 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
             continue
         try:
             found = list(v.check(ctx))
+        except ConfigError:
+            raise  # a located error in a file the validator reads (an inventory): exit 1 with its location
         except Exception as exc:  # noqa: BLE001 - a broken check stops the run, named
             raise ValidatorCrashed(f"validator {v.code} ({v.name}) raised {type(exc).__name__}: {exc}") from exc
         for f in found:

@@ -176,3 +176,20 @@ def test_a_validator_that_fails_to_load_fails_the_run_named(repo: Path, tmp_path
     assert result.exit_code == 2
     assert "validator validators/payments.py failed to load" in result.output
     assert "ModuleNotFoundError" in result.output
+
+
+def test_usage_errors_exit_2(repo: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(command, ["--repo", str(repo), "--base", "no-such-branch"])
+    assert result.exit_code == 2 and "unknown revision 'no-such-branch'" in result.output
+    bad = tmp_path / "event.json"
+    bad.write_text("[1, 2]")
+    result = CliRunner().invoke(command, ["--repo", str(repo), "--event", str(bad)])
+    assert result.exit_code == 2 and "is not a JSON object" in result.output
+
+
+def test_a_broken_inventory_is_a_located_error(repo: Path, tmp_path: Path) -> None:
+    pr(repo, "inventory", lambda: (repo / "deployments.yaml").write_text("services:\n  billing:\n    - versoin: 1.0.0\n"))
+    pr(repo, "inventory-pr", lambda: edit(repo, EDGE, "stage=2,", "stage=3,"), base="inventory")
+    result = CliRunner().invoke(command, ["--repo", str(repo), "--base", "inventory"])
+    assert result.exit_code == 1
+    assert "deployments.yaml:3:" in result.output
