@@ -23,7 +23,10 @@ class _Options(BaseModel):
 
 
 def stage_of(spec: FlagSpec | None) -> int:
-    return int(spec.rollout.stage) if spec is not None and spec.HasField("rollout") and spec.enabled else 0
+    """The rollout's current stage, 0 without one. Whether the flag is switched
+    on is a separate question: re-enabling resumes at the kept stage, which is
+    not a skip (SF302 weighs the exposure it brings)."""
+    return int(spec.rollout.stage) if spec is not None and spec.HasField("rollout") else 0
 
 
 def exposure_line(change: Change, ctx: Context) -> int | tuple[int, int]:
