@@ -198,7 +198,8 @@ class Delivery:
         if ptr.digest == self.digest:
             # Same bytes (maybe pinned or unpinned meanwhile): nothing to load.
             with self._state_lock:
-                self.pointer, self.etag = ptr, obj.etag
+                # The store now vouches for what the cache or cold start gave us.
+                self.pointer, self.etag, self.origin = ptr, obj.etag, "store"
             self._synced()
             return False
         served = cur.version if cur is not None else self.floor

@@ -94,7 +94,10 @@ class BundleStore:
         try:
             self.backend.put(bundle_key(digest), data, if_absent=True)
         except PreconditionFailed:
-            pass  # already stored: same digest, same bytes
+            # Already stored (same digest, same bytes). Write it again anyway so
+            # it counts as recent: gc spares bundles younger than --min-age, and
+            # an old unreferenced copy must not vanish before our pointer moves.
+            self.backend.put(bundle_key(digest), data)
         return digest
 
     def publish(self, data: bytes, channel: str, *, source_revision: str = "", force: bool = False,

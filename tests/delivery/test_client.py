@@ -58,6 +58,9 @@ def test_cache_of_the_last_good_bundle_beats_cold_start(pub: Publisher, tmp_path
         assert st is not None and (st.origin, st.version) == ("cache", 1)
         assert client.get_int("t.n", 0) == 3
         (tmp_path / "gone").rename(tmp_path / "store")
+        # The store vouches for the cached bytes: same digest, nothing to load.
+        wait_until(lambda: client.delivery_status().origin == "store", what="store confirms")  # type: ignore[union-attr]
+        assert client.delivery_status().updates == 1  # type: ignore[union-attr]
         pub.publish(4)
         wait_until(lambda: client.get_int("t.n", 0) == 4, what="back on the store")
         assert client.delivery_status().origin == "store"  # type: ignore[union-attr]

@@ -151,3 +151,16 @@ def test_bundle_key_layout() -> None:
     d = digest_of(b"x")
     assert d.startswith("sha256-") and len(d) == 7 + 64
     assert bundle_key(d) == f"bundles/{d}.pb"
+
+
+def test_republishing_old_bytes_makes_them_recent_for_gc(store_url: str) -> None:
+    store = open_store(store_url, create=True)
+    for n in (1, 2, 3):
+        store.publish(numbered(n), "prod")
+    later = time.time() + 7200
+    # Version 1's bundle is old and unreferenced: gc would take it...
+    assert digest_of(numbered(1)) in store.gc(keep=1, min_age=3600, now=later, dry_run=True).deleted
+    # ...but not once a publish of the same bytes has touched it.
+    store.publish(numbered(1), "staging")
+    entry = next(e for e in store.backend.list("bundles/") if e.key == bundle_key(digest_of(numbered(1))))
+    assert time.time() - entry.modified < 60
