@@ -234,7 +234,10 @@ class Client:
         return EvaluationDetails(name, default, None, Reason.ERROR, code, message)
 
     def _report(self, name: str, code: ErrorCode, exc: BaseException, message: str) -> None:
-        kind = code.value if code is not ErrorCode.GENERAL else f"GENERAL:{type(exc).__name__}"
+        # Unexpected exceptions are told apart by type, so one new failure mode
+        # is reported even when another was reported for the same flag before.
+        unexpected = code is ErrorCode.GENERAL and not isinstance(exc, EvaluationError)
+        kind = f"GENERAL:{type(exc).__name__}" if unexpected else code.value
         with self._lock:
             counter = (name, kind)
             if counter not in self._errors and len(self._errors) >= MAX_TRACKED:

@@ -4,6 +4,7 @@ whole bundles of flags that refer to each other (cycles included)."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import strategies as st
@@ -39,6 +40,11 @@ class Hostile:
     __gt__ = __le__ = __ge__ = __lt__
 
 
+def huge_int() -> int:
+    """Past Python's int-to-str limit (built lazily: even repr() of it raises)."""
+    return 10**5000
+
+
 class LyingStr(str):
     """A str subclass: not a str by the contract's exact-type rule."""
 
@@ -48,53 +54,94 @@ class LyingStr(str):
     __hash__ = str.__hash__
 
 
+# Per dimension, the values worth trying: mostly of the declared type and
+# overlapping the operands below, so comparisons hit their boundaries.
+POOLS: dict[str, list[object]] = {
+    "country": ["US", "CA", "GB", "DE", "us"],
+    "plan": ["pro", "free", "", "PRO", "pro-team", "maß"],
+    "age": [0, 17, 18, 65, 18.0, 17.5, -1],
+    "score": [0.5, 1.0, 1, 0.0, -0.0, math.nan, math.inf],
+    "beta": [True, False],
+    "app_version": VERSIONS,
+    "signup": TIMES + DATETIMES + [1_704_067_200, 1_704_110_400.0, 0],
+    "user_id": ["u-1", "u-2", "u-42", "", 7, 12345],
+    "region": ["us-east-1", "eu-west-1", "US"],
+    "env": ["prod", "dev"],
+    "service_version": VERSIONS,
+    "tier": [1, 2, 3, 2.0],
+}
+NUMBERS = sorted({x for pool in POOLS.values() for x in pool if type(x) in (int, float) and x == x}, key=float)
+EPOCHS = [1_704_067_200, 1_704_110_400, 1_688_162_399, 0]
+
 good_values = st.one_of(
     st.sampled_from(STRINGS), st.sampled_from(INTS), st.sampled_from(FLOATS), st.booleans(),
     st.sampled_from(VERSIONS), st.sampled_from(TIMES), st.sampled_from(DATETIMES),
 )
 odd_values = st.one_of(
     st.none(), st.just([1, "US"]), st.just({"a": 1}), st.builds(Hostile), st.just(LyingStr("US")),
-    st.just(10**5000), st.just("\ud800"), st.just(b"US"), st.text(max_size=5), st.integers(),
+    st.builds(huge_int), st.just("\ud800"), st.just(b"US"), st.text(max_size=5), st.integers(),
     st.floats(allow_nan=True),
 )
-ctx_values = st.one_of(good_values, good_values, odd_values)
 NAMES = [name for name, _, _ in CATALOG]
-contexts = st.dictionaries(st.sampled_from(NAMES + ["other"]), ctx_values, max_size=8)
+
+
+def values_for(name: str) -> st.SearchStrategy[object]:
+    """Mostly the dimension's own pool, sometimes anything at all."""
+    pool = st.sampled_from(POOLS.get(name, STRINGS))
+    return st.one_of(pool, pool, pool, good_values, odd_values)
+
+
+@st.composite
+def context_of(draw: st.DrawFn, names: list[str]) -> dict[str, object]:
+    return {n: draw(values_for(n)) for n in names if draw(st.integers(0, 3))}
+
+
+contexts = context_of(NAMES + ["other"])
 STATIC_NAMES = [name for name, _, static in CATALOG if static]
 # Pins static dimensions, plus sometimes a runtime name (which must be ignored).
-statics = st.dictionaries(st.sampled_from(STATIC_NAMES + ["plan", "nope"]), ctx_values, max_size=5)
+statics = context_of(STATIC_NAMES + ["plan", "age", "nope"])
 
 members = st.one_of(st.sampled_from(STRINGS), st.sampled_from(INTS), st.sampled_from(FLOATS), st.booleans(),
                     st.sampled_from(["US", 1, True, "x", [1]]).map(Json))
 
 
-def leaves(b: Builder, flag_keys: list[str]) -> st.SearchStrategy[bundle_pb2.Expr]:
-    dim = st.sampled_from(NAMES)
-    options = [
-        st.booleans().map(b.const),
-        st.builds(lambda d, ms: b.in_(d, *ms), dim, st.lists(members, max_size=4)),
-        st.builds(lambda d, op, n: b.cmp(d, op, n), dim, st.sampled_from(["<", "<=", ">", ">=", "=="]),
-                  st.sampled_from([x for x in INTS + FLOATS if x == x and abs(x) < 2**60])),
-        st.builds(lambda d, op, v: b.cmp(d, op, v, "semver"), dim, st.sampled_from(["<", ">=", "=="]),
-                  st.sampled_from(VERSIONS)),
-        st.builds(lambda d, op, n: b.cmp(d, op, n, "timestamp"), dim, st.sampled_from(["<", ">=", "=="]),
-                  st.sampled_from([1_704_067_200, 1_704_110_400, 0])),
-        st.builds(lambda d, op, p, ic: b.match(d, op, p, ic), dim,
-                  st.sampled_from(["prefix", "suffix", "contains", "regex"]),
-                  st.sampled_from([p for p in PATTERNS if p != "["]), st.booleans()),
-        dim.map(b.present),
-        st.builds(lambda d, s, lo, width: b.bucket(d, s, lo, min(lo + width, 100_000)), dim,
-                  st.sampled_from(SALTS), st.integers(0, 100_000), st.integers(0, 100_000)),
-    ]
-    if flag_keys:
-        options.append(st.builds(b.flag_is, st.sampled_from(flag_keys),
-                                 st.one_of(st.booleans(), st.sampled_from(["on", "off", "x"]), st.integers(0, 2))))
-    return st.one_of(*options)
+@st.composite
+def leaf(draw: st.DrawFn, b: Builder, flag_keys: list[str]) -> bundle_pb2.Expr:
+    name = draw(st.sampled_from(NAMES))
+    own = st.sampled_from([x for x in POOLS[name] if type(x) in (str, int, float, bool)])
+    kind = draw(st.sampled_from(["const", "in", "number", "semver", "time", "match", "present", "bucket", "flag"]))
+    if kind == "const":
+        return b.const(draw(st.booleans()))
+    if kind == "in":
+        return b.in_(name, *draw(st.lists(st.one_of(own, own, members), max_size=4)))
+    op = draw(st.sampled_from(["<", "<=", ">", ">=", "=="]))
+    if kind == "number":
+        return b.cmp(name, op, draw(st.sampled_from(NUMBERS)))
+    if kind == "semver":
+        return b.cmp(name, op, draw(st.sampled_from(VERSIONS)), "semver")
+    if kind == "time":
+        return b.cmp(name, op, draw(st.sampled_from(EPOCHS)), "timestamp")
+    if kind == "match":
+        texts = [x for x in POOLS[name] if type(x) is str] + [p for p in PATTERNS if p != "["]
+        pattern = draw(st.sampled_from(texts))
+        mop = draw(st.sampled_from(["prefix", "suffix", "contains", "regex"]))
+        if mop == "regex":
+            pattern = draw(st.sampled_from([re.escape(pattern), "^" + re.escape(pattern), pattern + "$"]))
+        return b.match(name, mop, pattern, draw(st.booleans()))
+    if kind == "present":
+        return b.present(name)
+    if kind == "bucket":
+        lo = draw(st.integers(0, 100_000))
+        return b.bucket(name, draw(st.sampled_from(SALTS)), lo, min(lo + draw(st.integers(0, 100_000)), 100_000))
+    if not flag_keys:
+        return b.present(name)
+    value = draw(st.one_of(st.booleans(), st.sampled_from(["on", "off", "x"]), st.integers(0, 2)))
+    return b.flag_is(draw(st.sampled_from(flag_keys)), value)
 
 
 def exprs(b: Builder, flag_keys: list[str] | None = None, max_leaves: int = 12) -> st.SearchStrategy[bundle_pb2.Expr]:
     return st.recursive(
-        leaves(b, flag_keys or []),
+        leaf(b, flag_keys or []),
         lambda children: st.one_of(
             st.lists(children, max_size=4).map(lambda xs: b.all_(*xs)),
             st.lists(children, max_size=4).map(lambda xs: b.any_(*xs)),
@@ -123,7 +170,7 @@ def flags(draw: st.DrawFn, b: Builder, key: str, flag_keys: list[str]) -> bundle
             if draw(st.booleans()):
                 uppers[-1] = 100_000
             arms = [(draw(index), u) for u in uppers]
-            unit = draw(st.sampled_from(["user_id", "age", "region", "tier", "plan"]))
+            unit = draw(st.sampled_from(["user_id", "user_id", "age", "region", "tier", "plan"]))
             rules.append(b.rule(when, split=b.split(unit, draw(st.sampled_from(SALTS)), arms),
                                 reason=draw(st.sampled_from(["split", ""]))))
     variants = draw(st.sampled_from([(), tuple(f"v{i}" for i in range(len(values))), ("",) * len(values)]))

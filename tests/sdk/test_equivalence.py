@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from safeflags.sdk.codegen import compile_flag
 from safeflags.sdk.details import Reason
 from safeflags.sdk.interpret import Env, eval_expr
-from safeflags.sdk.partial import pinned_dims, specialize
+from safeflags.sdk.partial import SpecializedFlag, SpecializedRule, pinned_dims, specialize
 from safeflags.sdk.simplify import simplify
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.v1 import common_pb2
@@ -71,6 +72,22 @@ def _may_raise(ctx: Mapping[str, object]) -> bool:
     """Values the generated code hands back to the reference interpreter."""
     return any((type(v) is str and not v.isascii() and "\ud800" in v) or (type(v) is int and abs(v) > 10**4000)
                for v in ctx.values())
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exprs(b), st.lists(contexts, min_size=1, max_size=8))
+def test_generated_expression_equals_reference(expr: object, ctxs: list[dict[str, object]]) -> None:
+    # Unsimplified trees on purpose: empty all/any, constants and double negations included.
+    rule = SpecializedRule(0, expr, 1, None, Reason.TARGETING_MATCH, "", 0)  # type: ignore[arg-type]
+    spec = SpecializedFlag(b.flag("k", "bool", [False, True]), (rule,), None)
+    fn = compile_flag(spec, (False, True), ENV.names, b.strings)
+    for ctx in ctxs:
+        try:
+            got = fn(ctx)
+        except (UnicodeEncodeError, ValueError):
+            assert _may_raise(ctx)
+            continue
+        assert got is eval_expr(expr, ctx, ENV)  # type: ignore[arg-type]
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

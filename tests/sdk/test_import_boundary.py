@@ -1,0 +1,82 @@
+"""The SDK's layering contract: evaluating flags imports only the standard
+library, protobuf, mmh3 and the generated schema, never the authoring side
+(compiler, Jsonnet, git, pydantic, click, yaml)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .bundles import Builder
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK_FILES = sorted((ROOT / "safeflags" / "sdk").glob("*.py")) + [
+    ROOT / "safeflags" / name for name in ("__init__.py", "bucketing.py", "semver.py", "timestamps.py", "errors.py")
+]
+ALLOWED_THIRD_PARTY = {"google", "mmh3"}
+ALLOWED_SAFEFLAGS = ("safeflags.sdk", "safeflags.v1", "safeflags.errors", "safeflags.bucketing",
+                     "safeflags.semver", "safeflags.timestamps")
+BLOCKED = ["_gojsonnet", "gojsonnet", "git", "pydantic", "click", "yaml", "jsonschema", "boto3",
+           "safeflags.cli", "safeflags.compiler", "safeflags.source", "safeflags.model", "safeflags.lower",
+           "safeflags.pack", "safeflags.store", "safeflags.validation", "safeflags.report"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            if node.module == "safeflags":
+                names.update(f"safeflags.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_sdk_sources_import_only_what_evaluation_needs() -> None:
+    stdlib = set(sys.stdlib_module_names)
+    offenders = []
+    for path in SDK_FILES:
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top in stdlib or top in ALLOWED_THIRD_PARTY or name == "safeflags":
+                continue
+            if any(name == ok or name.startswith(ok + ".") for ok in ALLOWED_SAFEFLAGS):
+                continue
+            offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+def test_evaluating_a_bundle_never_imports_the_authoring_side(tmp_path: Path) -> None:
+    b = Builder()
+    data = b.data([
+        b.flag("a.geo", "bool", [False, True], [b.rule(b.all_(b.in_("country", "US"), b.bucket("user_id", "s", 0, 100_000)),
+                                                        value=1)]),
+        b.flag("a.on", "bool", [False, True], fallback=1),
+    ])
+    (tmp_path / "bundle.pb").write_bytes(data)
+    script = textwrap.dedent(f"""
+        import importlib.abc, sys
+        BLOCKED = {BLOCKED!r}
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                    raise ImportError("the SDK must not import " + name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import safeflags
+        client = safeflags.Client.from_bytes(open({str(tmp_path / "bundle.pb")!r}, "rb").read(),
+                                             static={{"region": "us-east-1"}})
+        assert client.get_bool("a.geo", None, {{"country": "US", "user_id": "u"}}) is True
+        assert client.get_bool("a.on", None) is True
+        assert "rules here" in client.explain("a.geo", {{}}).render()
+        loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
+        assert not loaded, loaded
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
