@@ -189,7 +189,7 @@ def load_config(root: Path) -> RepoConfig:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
-            line, col = _yaml_position(node, loc)
+            line, col = yaml_position(node, loc)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = f"unknown key {loc[-1]!r}"
@@ -202,7 +202,7 @@ def load_config(root: Path) -> RepoConfig:
     return RepoConfig(root=root, model=model, text=text)
 
 
-def _yaml_position(node: Any, loc: list[str]) -> tuple[int, int]:
+def yaml_position(node: Any, loc: list[str]) -> tuple[int, int]:
     """Line and column of the deepest YAML node on `loc` that exists."""
     best = (1, 1) if node is None else (node.start_mark.line + 1, node.start_mark.column + 1)
     for part in loc:

@@ -74,6 +74,11 @@ class Locator:
         m = re.search(r"(?<![\w.])['\"]?" + re.escape(name) + r"['\"]?\s*(?:\+?:{1,3}|=)", self._code)
         return self.position(m.start()) if m else None
 
+    def find_dim(self, name: str) -> tuple[int, int] | None:
+        """Where dimension `name` is used: `sf.dim.name` or `dim: 'name'`."""
+        m = re.search(r"\bdim\s*\.\s*" + re.escape(name) + r"\b|\bdim['\"]?\s*:\s*['\"]" + re.escape(name) + "['\"]", self._code)
+        return self.position(m.start()) if m else None
+
     def nth_call(self, name: str, index: int) -> tuple[int, int] | None:
         matches = list(re.finditer(r"\b" + re.escape(name) + r"\s*\(", self._code))
         if index < len(matches):

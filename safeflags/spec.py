@@ -313,7 +313,7 @@ def build_spec(rel: str, key: str, flag: m.FlagModel, loc: Locator) -> spec_pb2.
     for i, o in enumerate(flag.overrides):
         ln, cl = loc.locate(("overrides", i))
         spec.overrides.add(
-            when=_condition(t, o.when, loc), serve=_serve(t, o.serve), description=o.description,
+            when=_condition(t, o.when, loc, rel), serve=_serve(t, o.serve), description=o.description,
             location=common_pb2.Location(file=rel, line=ln, column=cl),
         )
     if flag.rollout is not None:
@@ -324,10 +324,16 @@ def build_spec(rel: str, key: str, flag: m.FlagModel, loc: Locator) -> spec_pb2.
         ro.template, ro.stage, ro.unit, ro.salt = r.template, r.stage, r.unit, r.salt or ""
         ro.serve.CopyFrom(serve)
         ro.location.CopyFrom(common_pb2.Location(file=rel, line=ln, column=cl))
+        sl, sc = loc.find_field("stage") or (ln, cl)
+        ro.stage_location.CopyFrom(common_pb2.Location(file=rel, line=sl, column=sc))
         for st in r.stages:
             stage = ro.stages.add(name=st.name, percent=st.percent, not_before=st.not_before or "")
             if st.scope is not None:
-                stage.scope.CopyFrom(_condition(t, st.scope, loc))
+                stage.scope.CopyFrom(_condition(t, st.scope, loc, rel))
+            # A ramp template writes its stages; the flag file names only the
+            # ramp, so a stage is located at its scope, else at the rollout.
+            where = stage.scope.location if st.scope is not None else ro.location
+            stage.location.CopyFrom(where)
     for i, p in enumerate(flag.prerequisites):
         ln, cl = loc.locate(("prerequisites", i, "flag"), p.flag)
         spec.prerequisites.add(flag=p.flag, value=_loose_value(p.value), location=common_pb2.Location(file=rel, line=ln, column=cl))
@@ -342,6 +348,27 @@ def build_spec(rel: str, key: str, flag: m.FlagModel, loc: Locator) -> spec_pb2.
     for s in flag.suppress:
         spec.suppressions.add(code=s.code, reason=s.reason)
     return spec
+
+
+def _condition_location(c: Any, loc: Locator, rel: str) -> common_pb2.Location:
+    """A leaf is where its first value or its dimension is written; a
+    combination is where its first located leaf is."""
+    found: tuple[int, int] | None = None
+    if isinstance(c, (m.AllAnyCond, m.NotCond)):
+        for sub in c.of:
+            inner = _condition_location(sub, loc, rel)
+            if inner.line:
+                return inner
+    elif isinstance(c, m.InCond):
+        found = loc.find_literal(c.values[0]) or loc.find_dim(c.dim)
+    elif isinstance(c, (m.CompareCond, m.MatchCond)):
+        found = loc.find_literal(c.value) or loc.find_dim(c.dim)
+    elif isinstance(c, (m.PresentCond, m.PercentCond)):
+        found = loc.find_dim(c.dim)
+    elif isinstance(c, m.FlagCond):
+        found = loc.find_literal(c.flag)
+    line, col = found or (0, 0)
+    return common_pb2.Location(file=rel, line=line, column=col)
 
 
 def _loose_value(value: Any) -> common_pb2.Value:
@@ -364,10 +391,11 @@ def _serve(flag_type: str, serve: Any) -> spec_pb2.Serve:
     )
 
 
-def _condition(flag_type: str, c: Any, loc: Locator) -> spec_pb2.Condition:
+def _condition(flag_type: str, c: Any, loc: Locator, rel: str) -> spec_pb2.Condition:
     out = spec_pb2.Condition(op=OPS[c.op])  # type: ignore[arg-type]
+    out.location.CopyFrom(_condition_location(c, loc, rel))
     if isinstance(c, (m.AllAnyCond, m.NotCond)):
-        out.of.extend(_condition(flag_type, sub, loc) for sub in c.of)
+        out.of.extend(_condition(flag_type, sub, loc, rel) for sub in c.of)
     elif isinstance(c, m.InCond):
         out.dim = c.dim
         out.values.extend(_loose_value(v) for v in c.values)

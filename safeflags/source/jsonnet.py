@@ -52,9 +52,37 @@ def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, st
             max_stack=max_stack,
             max_trace=20,
         )
-    except RuntimeError as exc:
+    except (RuntimeError, UnicodeDecodeError) as exc:
+        # go-jsonnet's binding copies an import callback's error message
+        # without its terminator, so the text after it is garbage (at worst
+        # not UTF-8 at all): a refusal is reported from the importer's own
+        # record instead.
+        refusal = importer.refusal
+        if refusal is not None:
+            raise JsonnetError(_refused(refusal, path, str(exc) if isinstance(exc, RuntimeError) else "", importer)) from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise JsonnetError(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error", stage="jsonnet")) from None
         raise JsonnetError(parse_error(str(exc), path, importer.sources())) from None
     return Evaluated(path, text, tuple(sorted(importer.imported)))
+
+
+def _refused(refusal: tuple[str, str], main_file: str, text: str, importer: Importer) -> SourceError:
+    rel, message = refusal
+    sources = importer.sources()
+    located = parse_error(text, main_file, sources) if text else None
+    if located is not None and located.line:
+        return SourceError(located.file, located.line, located.column, message, stage="jsonnet",
+                           source_line=located.source_line)
+    # No usable frame: find the import expression in the sources read so far.
+    pattern = re.compile(r"\bimport(?:str|bin)?\s*(['\"])" + re.escape(rel) + r"\1")
+    for file in [main_file, *sorted(f for f in sources if f != main_file)]:
+        text_of = sources.get(file, "")
+        m = pattern.search(text_of)
+        if m:
+            line = text_of.count("\n", 0, m.start()) + 1
+            col = m.start() - (text_of.rfind("\n", 0, m.start()) + 1) + 1
+            return SourceError(file, line, col, message, stage="jsonnet", source_line=_line(sources, file, line))
+    return SourceError(main_file, 0, 0, message, stage="jsonnet")
 
 
 class JsonnetError(Exception):
@@ -83,7 +111,7 @@ def parse_error(text: str, main_file: str, sources: dict[str, str] | None = None
             if loc:
                 frames.append((loc.group("file"), int(loc.group("line")), int(loc.group("col"))))
         if message.startswith("importer error: "):
-            message = message.removeprefix("importer error: ").rstrip("}")
+            message = message.removeprefix("importer error: ")
         own = [f for f in frames if f[0] == main_file]
         if own:
             file, line, col = own[0]

@@ -28,10 +28,12 @@ class Importer:
         self.library = library  # searched after the importing file's directory
         self.imported: set[str] = set()
         self._sources: dict[str, str] = {}
+        self.refusal: tuple[str, str] | None = None  # (import path, why) of the first refusal
 
     def reset(self) -> None:
         self.imported = set()
         self._sources = {}
+        self.refusal = None
 
     def sources(self) -> dict[str, str]:
         return dict(self._sources)
@@ -40,6 +42,14 @@ class Importer:
         self._sources[rel] = text
 
     def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
+        try:
+            return self._resolve(base, rel)
+        except ImportRefused as exc:
+            if self.refusal is None:
+                self.refusal = (rel, str(exc))
+            raise
+
+    def _resolve(self, base: str, rel: str) -> tuple[str, bytes]:
         if PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or rel.startswith("~"):
             raise ImportRefused(f"import {rel!r} refused: absolute paths are not allowed; import relative to the file or to templates/")
         candidates = [self.root / base / rel] + [lib / rel for lib in self.library]

@@ -167,7 +167,7 @@ class Override(_message.Message):
     def __init__(self, when: _Optional[_Union[Condition, _Mapping]] = ..., serve: _Optional[_Union[Serve, _Mapping]] = ..., description: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
 
 class Rollout(_message.Message):
-    __slots__ = ("template", "stages", "stage", "unit", "salt", "serve", "location")
+    __slots__ = ("template", "stages", "stage", "unit", "salt", "serve", "location", "stage_location")
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +175,7 @@ class Rollout(_message.Message):
     SALT_FIELD_NUMBER: _ClassVar[int]
     SERVE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    STAGE_LOCATION_FIELD_NUMBER: _ClassVar[int]
     template: str
     stages: _containers.RepeatedCompositeFieldContainer[Stage]
     stage: int
@@ -182,19 +183,22 @@ class Rollout(_message.Message):
     salt: str
     serve: Serve
     location: _common_pb2.Location
-    def __init__(self, template: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., stage: _Optional[int] = ..., unit: _Optional[str] = ..., salt: _Optional[str] = ..., serve: _Optional[_Union[Serve, _Mapping]] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
+    stage_location: _common_pb2.Location
+    def __init__(self, template: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., stage: _Optional[int] = ..., unit: _Optional[str] = ..., salt: _Optional[str] = ..., serve: _Optional[_Union[Serve, _Mapping]] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ..., stage_location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
 
 class Stage(_message.Message):
-    __slots__ = ("name", "percent", "scope", "not_before")
+    __slots__ = ("name", "percent", "scope", "not_before", "location")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     percent: float
     scope: Condition
     not_before: str
-    def __init__(self, name: _Optional[str] = ..., percent: _Optional[float] = ..., scope: _Optional[_Union[Condition, _Mapping]] = ..., not_before: _Optional[str] = ...) -> None: ...
+    location: _common_pb2.Location
+    def __init__(self, name: _Optional[str] = ..., percent: _Optional[float] = ..., scope: _Optional[_Union[Condition, _Mapping]] = ..., not_before: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
 
 class Prerequisite(_message.Message):
     __slots__ = ("flag", "value", "location")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safeflags.config import CONFIG_FILE, RepoConfig, _yaml_position, did_you_mean
+from safeflags.config import CONFIG_FILE, RepoConfig, yaml_position, did_you_mean
 from safeflags.errors import ConfigError, SourceError
 from safeflags.validation.api import Validator
 from safeflags.validation.finding import Severity
@@ -62,7 +62,7 @@ class _Errors:
     def add(self, loc: list[str], message: str, hint: str | None = None) -> None:
         # Composed only on error: a valid configuration never pays for positions.
         node = yaml.compose(self.config.text, Loader=yaml.SafeLoader) if self.config.text else None
-        line, col = _yaml_position(node, ["validation", *loc])
+        line, col = yaml_position(node, ["validation", *loc])
         self.errors.append(SourceError(CONFIG_FILE, line, col, message, stage="config",
                                        field_path=".".join(["validation", *loc]), hint=hint))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.config import CONFIG_FILE, _yaml_position
+from safeflags.config import CONFIG_FILE, yaml_position
 from safeflags.validation.api import Change, ChangeValidator, Context, Validator
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.settings import parse_settings
@@ -152,7 +152,7 @@ class ChecksChanged(Validator):
         head_cfg, base_cfg = ctx.head.config, ctx.base.config
         if head_cfg.model.validation != base_cfg.model.validation:
             node = yaml.compose(head_cfg.text, Loader=yaml.SafeLoader) if head_cfg.text else None
-            line, col = _yaml_position(node, ["validation"]) if node is not None else (1, 1)
+            line, col = yaml_position(node, ["validation"]) if node is not None else (1, 1)
             yield self.finding("this change edits the validation settings; it is judged by the base revision's, "
                                "and the new settings apply after merge", file=CONFIG_FILE, line=line, column=col)
         files = set(parse_settings(base_cfg).local_validators) | set(parse_settings(head_cfg).local_validators)

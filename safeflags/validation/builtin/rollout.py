@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from safeflags import semver
-from safeflags.config import _yaml_position
+from safeflags.config import yaml_position
 from safeflags.errors import ConfigError, SourceError
 from safeflags.validation.api import Change, ChangeValidator, Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding
@@ -177,7 +177,7 @@ def load_inventory(root: Path, rel: str) -> Inventory:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
-            line, col = _yaml_position(node, loc)
+            line, col = yaml_position(node, loc)
             errors.append(SourceError(rel, line, col, err["msg"], stage="config", field_path=".".join(loc)))
         raise ConfigError(errors) from None
 
