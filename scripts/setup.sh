@@ -14,8 +14,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setting up .venv (pip install -e '.[dev]') ..." >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "setting up .venv (pip install -e '.[dev]'; log in .venv/pip.log) ..." >&2
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+         .venv/bin/python -m pip install -e '.[dev]'; } > .venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log >&2
+    echo "setup failed: see .venv/pip.log" >&2
+    exit 2
+  fi
   echo "$want" > "$stamp"
 fi

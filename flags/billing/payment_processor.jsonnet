@@ -16,7 +16,4 @@ sf.string {
     sf.when(sf.dim.region.in_(['us-gov-west-1'])).serveVariant('fedpay')
     .describe('FedRAMP: GovCloud traffic must not leave the authorised boundary.'),
   ],
-  suppress: [
-    sf.suppress(code='SF401', reason='Permanent compliance routing, not a temporary flag.'),
-  ],
 }

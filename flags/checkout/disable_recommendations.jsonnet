@@ -6,7 +6,4 @@ sf.killSwitch {
   owner: 'team-checkout',
   description: 'Kill switch: skip product recommendations on the checkout page.',
   tags: ['kill-switch', 'incident'],
-  suppress: [
-    sf.suppress(code='SF401', reason='Permanent kill switch: kept for incidents, never expires.'),
-  ],
 }
