@@ -53,7 +53,7 @@ class FlagServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://{host.decode()}:{port}"
 
     def start(self) -> FlagServer:
         """Serve in background threads (tests, benchmarks, embedding)."""

@@ -45,7 +45,7 @@ class S3Backend:
         if addressing_style:
             s3_opts["addressing_style"] = addressing_style
         config = Config(
-            connect_timeout=timeout, read_timeout=timeout, s3=s3_opts or None,
+            connect_timeout=timeout, read_timeout=timeout, s3=s3_opts or None,  # type: ignore[arg-type]
             retries={"max_attempts": retries, "mode": "standard"},
         )
         session = boto3.session.Session(profile_name=profile, region_name=region)
