@@ -11,7 +11,8 @@ Reasons and error codes map one to one (safeflags uses OpenFeature's names).
 The evaluation context's attributes are the safeflags context; the targeting
 key is passed as the dimension named by `targeting_key`. Types are strict as
 in the SDK: an int flag read with `get_float_value` is a TYPE_MISMATCH.
-A new bundle emits PROVIDER_CONFIGURATION_CHANGED.
+A new bundle emits PROVIDER_CONFIGURATION_CHANGED; a delivery fault emits
+PROVIDER_STALE (the last good flags keep serving) and recovery PROVIDER_READY.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class SafeflagsProvider(AbstractProvider):
         self.targeting_key = targeting_key
         if self.client.delivery is not None:
             self.client.on_change(self._changed)
+            self.client.delivery.observers.append(self._delivery_event)
 
     def get_metadata(self) -> Metadata:
         return Metadata(name="safeflags")
@@ -57,6 +59,16 @@ class SafeflagsProvider(AbstractProvider):
             self.emit_provider_configuration_changed(ProviderEventDetails(
                 message=f"channel {change.channel} now at version {change.version}",
                 metadata={"version": change.version or 0, "digest": change.digest}))
+
+    def _delivery_event(self, event: str, attrs: Mapping[str, object]) -> None:
+        # Fail static in OpenFeature's words: a delivery fault makes the cached
+        # flags STALE (still served), recovery makes the provider READY again.
+        if not hasattr(self, "_on_emit"):
+            return
+        if event == "safeflags.delivery.fault":
+            self.emit_provider_stale(ProviderEventDetails(message=f"{attrs['kind']}: {attrs['message']}"))
+        elif event == "safeflags.delivery.recovered":
+            self.emit_provider_ready(ProviderEventDetails(message="delivery recovered"))
 
     def _resolve(self, key: str, default: Any, ctx: EvaluationContext | None, expect: str) -> FlagResolutionDetails[Any]:
         d = self.client.details(key, default, self._context(ctx), expect=expect)

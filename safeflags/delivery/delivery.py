@@ -106,6 +106,7 @@ class Delivery:
         self.metrics = metrics
         self.warm = warm
         self.listeners: list[Callable[[Change], object]] = []
+        self.observers: list[Metrics] = []  # like `metrics`, for integrations
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self._refresh_lock = threading.Lock()
@@ -311,12 +312,13 @@ class Delivery:
             self._emit("safeflags.delivery.recovered", {"kind": kind, "faults": count})
 
     def _emit(self, event: str, attrs: Mapping[str, object]) -> None:
-        if self.metrics is None:
-            return
-        try:
-            self.metrics(event, {"channel": self.channel, **attrs})
-        except Exception:  # noqa: BLE001
-            log.exception("safeflags: metrics hook failed")
+        """Tell the metrics hook and any observers (e.g. the OpenFeature provider)."""
+        hooks = ([self.metrics] if self.metrics is not None else []) + list(self.observers)
+        for hook in hooks:
+            try:
+                hook(event, {"channel": self.channel, **attrs})
+            except Exception:  # noqa: BLE001 - a hook's bug is not a delivery fault
+                log.exception("safeflags: delivery hook %r failed", hook)
 
     def age(self) -> float | None:
         return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ class PushListener:
         self.read_timeout = read_timeout
         self.state = "connecting"
         self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
     def start(self) -> threading.Thread:
@@ -38,10 +40,10 @@ class PushListener:
 
     def close(self) -> None:
         with self._lock:
-            conn = self._conn
-        if conn is not None and conn.sock is not None:
+            sock = self._sock
+        if sock is not None:
             try:
-                conn.sock.shutdown(2)  # unblocks the reader thread at once
+                sock.shutdown(socket.SHUT_RDWR)  # unblocks the reader thread at once
             except OSError:
                 pass
 
@@ -56,6 +58,12 @@ class PushListener:
                 with self._lock:
                     self._conn = conn
                 conn.request("GET", path, headers={"Accept": "text/event-stream", **backend.headers})
+                with self._lock:
+                    # Kept apart: http.client drops conn.sock once the response
+                    # owns the socket, and close() must still reach it.
+                    self._sock = conn.sock
+                if d.stop_event.is_set():
+                    return
                 resp = conn.getresponse()
                 if resp.status == 404:
                     self.state = "unsupported"
@@ -73,7 +81,7 @@ class PushListener:
                     log.debug("safeflags: event stream from %s dropped: %s", d.url, exc)
             finally:
                 with self._lock:
-                    conn, self._conn = self._conn, None
+                    conn, self._conn, self._sock = self._conn, None, None
                 if conn is not None:
                     conn.close()
             if d.stop_event.is_set():

@@ -99,3 +99,29 @@ def test_wraps_an_existing_client() -> None:
     assert (d.value, d.reason) == (10, Reason.STATIC)
     with pytest.raises(TypeError):
         SafeflagsProvider(client, store="file:///x")
+
+
+def test_delivery_faults_make_the_provider_stale_then_ready(pub: Publisher, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pub.publish(data=targeted())
+    api.set_provider(SafeflagsProvider(store=pub.url, channel="prod", poll_interval=0.1))
+    stale, ready = threading.Event(), threading.Event()
+
+    def on_stale(details: EventDetails) -> None:
+        stale.set()
+
+    def on_ready(details: EventDetails) -> None:
+        ready.set()
+
+    api.add_handler(ProviderEvent.PROVIDER_STALE, on_stale)
+    api.add_handler(ProviderEvent.PROVIDER_READY, on_ready)  # runs at once: the provider is ready
+    try:
+        ready.clear()
+        (tmp_path / "store").rename(tmp_path / "gone")
+        assert stale.wait(10)
+        assert api.get_client().get_string_value("t.name", "") == "hello"  # still served
+        (tmp_path / "gone").rename(tmp_path / "store")
+        assert ready.wait(10)
+    finally:
+        api.remove_handler(ProviderEvent.PROVIDER_STALE, on_stale)
+        api.remove_handler(ProviderEvent.PROVIDER_READY, on_ready)
+        api.shutdown()
