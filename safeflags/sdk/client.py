@@ -27,12 +27,15 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safeflags.sdk.codegen import normalize_context
 from safeflags.sdk.details import ErrorCode, EvaluationDetails, EvaluationError, Reason
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.v1 import common_pb2 as T
+
+if TYPE_CHECKING:
+    from safeflags.sdk.explain import Explanation
 
 log = logging.getLogger("safeflags")
 
@@ -42,9 +45,9 @@ MAX_TRACKED = 1000
 """Distinct (flag, kind) error counters kept; callers passing endless unknown
 keys must not grow memory without bound."""
 
-TYPE_NAMES = {T.FLAG_TYPE_BOOL: "bool", T.FLAG_TYPE_STRING: "string", T.FLAG_TYPE_INT: "int",
+TYPE_NAMES: dict[int, str] = {T.FLAG_TYPE_BOOL: "bool", T.FLAG_TYPE_STRING: "string", T.FLAG_TYPE_INT: "int",
               T.FLAG_TYPE_FLOAT: "float", T.FLAG_TYPE_JSON: "json"}
-TYPES_BY_NAME = {name: t for t, name in TYPE_NAMES.items()}
+TYPES_BY_NAME: dict[str, int] = {name: t for t, name in TYPE_NAMES.items()}
 
 _loads = json.loads
 
@@ -176,7 +179,7 @@ class Client:
             problems=dict(snap.problems), fast_path_fallbacks=self._fallbacks,
         )
 
-    def explain(self, key: str, ctx: Any = None) -> Any:
+    def explain(self, key: str, ctx: Any = None) -> Explanation:
         """Why `key` serves what it serves in `ctx`: see safeflags.sdk.explain."""
         from safeflags.sdk.explain import explain  # only the CLI and debugging need it
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from safeflags import semver, timestamps
 from safeflags.bucketing import bucket, unit_key
@@ -32,7 +32,7 @@ Expr = bundle_pb2.Expr
 C = bundle_pb2.Compare
 M = bundle_pb2.Match
 
-COMPARE_OPS: dict[int, Callable[[object, object], bool]] = {
+COMPARE_OPS: dict[int, Callable[[Any, Any], Any]] = {
     C.OP_LT: operator.lt,
     C.OP_LE: operator.le,
     C.OP_GT: operator.gt,

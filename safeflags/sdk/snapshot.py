@@ -19,8 +19,9 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from safeflags.errors import BundleError
 from safeflags.sdk.check import check_flag
@@ -89,16 +90,17 @@ class Snapshot:
         self.pinned = pinned_dims(static, dims)
         self.static = {dims[i].name: v for i, v in self.pinned.items()}
         self.ignored_static = sorted(str(k) for k in static if k not in self.static)
-        self.fast_bool: dict[str, object] = {}
-        self.fast_string: dict[str, object] = {}
-        self.fast_int: dict[str, object] = {}
-        self.fast_float: dict[str, object] = {}
-        self.fast_json: dict[str, object] = {}
-        self.fast = {T.FLAG_TYPE_BOOL: self.fast_bool, T.FLAG_TYPE_STRING: self.fast_string,
+        # Per type, key -> constant value or generated function (see Entry.fast).
+        self.fast_bool: dict[str, Any] = {}
+        self.fast_string: dict[str, Any] = {}
+        self.fast_int: dict[str, Any] = {}
+        self.fast_float: dict[str, Any] = {}
+        self.fast_json: dict[str, Any] = {}
+        self.fast: dict[int, dict[str, Any]] = {T.FLAG_TYPE_BOOL: self.fast_bool, T.FLAG_TYPE_STRING: self.fast_string,
                      T.FLAG_TYPE_INT: self.fast_int, T.FLAG_TYPE_FLOAT: self.fast_float,
                      T.FLAG_TYPE_JSON: self.fast_json}
         self._entries: dict[str, Entry] = {}
-        self._outcome_fns: dict[str, Callable[..., object]] = {}
+        self._outcome_fns: dict[str, Callable[..., Any]] = {}
         self._local: dict[str, tuple[object] | None] = {}
         self.problems: dict[str, int] = {}
         self._problem_lock = threading.Lock()
@@ -148,7 +150,7 @@ class Snapshot:
         """Prepare `keys` (all flags by default) now; the number that are broken."""
         return sum(1 for k in (self.flags if keys is None else keys) if (e := self.entry(k)) and e.error)
 
-    def outcome_fn(self, entry: Entry) -> Callable[..., object]:
+    def outcome_fn(self, entry: Entry) -> Callable[..., Any]:
         """A function `(ctx, _stack=()) -> Outcome` for a non-constant flag (for `details`)."""
         fn = self._outcome_fns.get(entry.key)
         if fn is None:
