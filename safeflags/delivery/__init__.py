@@ -9,7 +9,7 @@ s3://, cryptography only when a public key is configured).
 """
 from __future__ import annotations
 
-from safeflags.delivery.client import Client
+from safeflags.delivery.client import Client, start_delivery
 from safeflags.delivery.delivery import Change, Delivery, DeliveryStatus, Fault
 
-__all__ = ["Change", "Client", "Delivery", "DeliveryStatus", "Fault"]
+__all__ = ["Change", "Client", "Delivery", "DeliveryStatus", "Fault", "start_delivery"]

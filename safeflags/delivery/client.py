@@ -20,6 +20,22 @@ from safeflags.sdk.details import EvaluationDetails, Reason
 from safeflags.sdk.snapshot import Snapshot
 
 
+def start_delivery(client: _SdkClient, *, store: str, channel: str, static: Mapping[str, object] | None = None,
+                   on_change: Callable[[Change], object] | None = None, **options: Any) -> Delivery:
+    """Keep any SDK client current from `store` (the options of Delivery):
+    loads synchronously, then refreshes in the background. For a plain SDK
+    client that wants delivery without this subclass; `Client(store=...)`
+    calls it too."""
+    if static is None:
+        # The static context the client was built with: its snapshot has none
+        # before the first bundle, so ask the client (SDK internals, on purpose).
+        static = getattr(client, "_static", None) or client.snapshot.static_context
+    delivery = Delivery(client, store=store, channel=channel, static=static, **options)
+    if on_change is not None:
+        delivery.listeners.append(on_change)
+    return delivery.start()
+
+
 class Client(_SdkClient):
     def __init__(self, snapshot: Snapshot | None = None, *, static: Mapping[str, object] | None = None,
                  on_error: ErrorHook | None = None, store: str | None = None, channel: str | None = None,
@@ -44,13 +60,10 @@ class Client(_SdkClient):
             return
         if not channel:
             raise TypeError("store= needs channel=NAME")
-        self.delivery = Delivery(
+        self.delivery = start_delivery(
             self, store=store, channel=channel, static=static, cold_start=cold_start, cache_dir=cache_dir,
             poll_interval=poll_interval, public_key=public_key, stale_after=stale_after, timeout=timeout,
-            push=push, metrics=metrics, warm=warm)
-        if on_change is not None:
-            self.delivery.listeners.append(on_change)
-        self.delivery.start()
+            push=push, metrics=metrics, warm=warm, on_change=on_change)
 
     def details(self, key: str, code_default: Any, ctx: Any = None, *, expect: str | None = None) -> EvaluationDetails:
         d = super().details(key, code_default, ctx, expect=expect)

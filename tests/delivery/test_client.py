@@ -151,3 +151,19 @@ def test_a_failing_listener_is_not_a_delivery_fault(pub: Publisher, caplog: pyte
         wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
         assert client.delivery_status().healthy  # type: ignore[union-attr]
     assert any("listener" in r.message for r in caplog.records)
+
+
+def test_start_delivery_on_a_plain_sdk_client(pub: Publisher) -> None:
+    from safeflags.delivery import start_delivery
+    from safeflags.sdk import Client as SdkClient
+
+    pub.publish(1)
+    client = SdkClient(static={"region": "eu"})
+    delivery = start_delivery(client, store=pub.url, channel="prod", poll_interval=POLL)
+    try:
+        assert client.get_int("t.n", 0) == 1 and delivery.status().origin == "store"
+        assert delivery.static == {"region": "eu"}
+        pub.publish(2)
+        wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
+    finally:
+        delivery.close()
