@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from safeflags.sdk.codegen import normalize_context
-from safeflags.sdk.details import ErrorCode, EvaluationDetails, EvaluationError, Reason
-from safeflags.sdk.snapshot import Snapshot
+from safeflags.sdk.details import ErrorCode, EvaluationDetails, EvaluationError, Outcome, Reason
+from safeflags.sdk.snapshot import Entry, Snapshot
 from safeflags.v1 import common_pb2 as T
 
 if TYPE_CHECKING:
@@ -217,9 +217,15 @@ class Client:
             except Exception:  # a value the generated code does not take inline
                 self._fallbacks += 1
                 outcome = snap.reference(entry.flag, context)
-        value = entry.values[outcome.value_index]
         if entry.type == T.FLAG_TYPE_JSON:
-            value = _loads(value)  # type: ignore[arg-type]
+            return self._details(entry.key, _loads(entry.values[outcome.value_index]), entry, outcome)  # type: ignore[arg-type]
+        details = entry.details.get(outcome)
+        if details is None:
+            details = entry.details[outcome] = self._details(entry.key, entry.values[outcome.value_index], entry, outcome)
+        return details
+
+    @staticmethod
+    def _details(key: str, value: object, entry: Entry, outcome: Outcome) -> EvaluationDetails:
         return EvaluationDetails(key, value, entry.variants[outcome.value_index], outcome.reason,
                                  rule_index=outcome.rule_index)
 

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
@@ -64,6 +64,9 @@ class Entry:
     spec: SpecializedFlag | None
     error: FlagError | None
     fast: object
+    # Outcome -> EvaluationDetails, reused across calls: details are immutable
+    # (JSON flags excepted, whose value must be a fresh copy each time).
+    details: dict[Outcome, Any] = field(default_factory=dict, compare=False)
 
 
 class Snapshot:
