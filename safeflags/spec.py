@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from safeflags import model as m
-from safeflags import semver, timestamps
+from safeflags import regex, semver, timestamps
 from safeflags.config import RepoConfig, did_you_mean
 from safeflags.errors import SourceError
 from safeflags.locate import Locator
@@ -149,10 +149,9 @@ class _Checker:
             if dtype not in ("string", "enum"):
                 self.error(path + ("op",), f"{c.op!r} needs a string dimension; {c.dim!r} is {dtype}", "SF103", c.op)
             if c.op == "regex":
-                try:
-                    re.compile(c.value)
-                except re.error as exc:
-                    self.error(path + ("value",), f"invalid regular expression: {exc}", "SF109", c.value)
+                why = regex.check(c.value)
+                if why is not None:
+                    self.error(path + ("value",), f"regex {c.value!r} refused: {why}", "SF109", c.value)
         elif isinstance(c, m.PercentCond):
             self.unit(path + ("dim",), c.dim)
 

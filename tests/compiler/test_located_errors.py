@@ -216,3 +216,20 @@ def test_deep_recursion_is_a_located_error(repo: FlagRepo) -> None:
     err = only_error(repo)
     assert (err.file, err.line, err.code) == (rel, 2, "SF101")
     assert "max stack frames exceeded" in err.message
+
+
+@pytest.mark.parametrize("pattern, why", [
+    ("(a+)+$", "unbounded repetition inside another"),
+    ("(\\\\w+)-\\\\1", "backreferences"),
+    ("foo(?!bar)", "lookaround"),
+    ("([a-z]", "invalid regular expression"),
+])
+def test_regex_outside_the_safe_subset_is_refused(repo: FlagRepo, pattern: str, why: str) -> None:
+    rel = repo.write("billing.rx", bool_flag(f"""
+    overrides: [
+      sf.when(sf.dim.email.regex('{pattern}')).serve(true),
+    ],
+    """))
+    err = only_error(repo)
+    assert (err.file, err.line, err.code) == (rel, 7, "SF109")
+    assert why in err.message
