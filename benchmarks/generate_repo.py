@@ -65,10 +65,15 @@ local sf = import 'safeflags.libsonnet';
 class Gen:
     def __init__(self, rng: random.Random):
         self.rng = rng
-        self.keys: list[str] = []
+        self.keys: list[str] = []  # bool flags: what prerequisites and `flagIs` may name
+        # Dimensions (or units) the current flag already uses: each condition of
+        # a flag draws on a new one, so no rule is contradictory or shadowed by
+        # an earlier rule or the rollout (SF201/SF202), as in a real repository.
+        self.used: set[str] = set()
+        self.is_bool = False  # the last flag written
 
     def date(self) -> str:
-        return f"{self.rng.choice([2026, 2027])}-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
+        return f"{self.rng.choice([2027, 2028])}-{self.rng.randint(1, 12):02d}-{self.rng.randint(1, 28):02d}"
 
     def cond(self, depth: int = 0) -> str:
         r, rng = self.rng.random(), self.rng
@@ -77,27 +82,30 @@ class Gen:
             return f"sf.{op}([{', '.join(self.cond(depth + 1) for _ in range(rng.randint(2, 3)))}])"
         if depth < 1 and r < 0.16:
             return f"sf.not({self.cond(depth + 1)})"
-        picks: list[Callable[[], str]] = [
-            lambda: f"sf.dim.country.in_({rng.sample(COUNTRIES, rng.randint(1, 4))})",
-            lambda: f"sf.dim.org_tier.eq('{rng.choice(['free', 'pro', 'enterprise'])}')",
-            lambda: f"sf.dim.region.in_({rng.sample(REGIONS, rng.randint(1, 3))})",
-            lambda: f"sf.dim.environment.notIn(['prod'])",
-            lambda: f"sf.dim.client.eq('{rng.choice(['web', 'ios', 'android'])}')",
-            lambda: f"sf.dim.app_version.lt('{rng.randint(3, 6)}.{rng.randint(0, 20)}.0')",
-            lambda: f"sf.dim.seats.gt({rng.choice([10, 50, 100, 500, 1000])})",
-            lambda: f"sf.dim.cart_total.ge({rng.choice([9.99, 50, 100, 250.5])})",
-            lambda: f"sf.dim.account_created_at.lt('202{rng.randint(2, 5)}-01-01T00:00:00Z')",
-            lambda: f"sf.dim.workspace_id.prefix('ws-test-')",
-            lambda: f"sf.dim.email.contains('+beta', ignoreCase=true)",
-            lambda: f"sf.dim.service.regex('^(api|web)-(canary|edge)$')",
-            lambda: "sf.dim.beta_opt_in.eq(true)",
-            lambda: "sf.dim.workspace_id.present()",
-            lambda: f"sf.dim.user_id.percent({rng.choice([1, 5, 10, 50])})",
-            lambda: f"sf.dim.service_version.ge('{rng.randint(1, 9)}.{rng.randint(0, 30)}.0')",
+        picks: list[tuple[str, Callable[[], str]]] = [
+            ("country", lambda: f"sf.dim.country.in_({rng.sample(COUNTRIES, rng.randint(1, 4))})"),
+            ("org_tier", lambda: f"sf.dim.org_tier.eq('{rng.choice(['free', 'pro', 'enterprise'])}')"),
+            ("region", lambda: f"sf.dim.region.in_({rng.sample(REGIONS, rng.randint(1, 3))})"),
+            ("environment", lambda: f"sf.dim.environment.notIn(['prod'])"),
+            ("client", lambda: f"sf.dim.client.eq('{rng.choice(['web', 'ios', 'android'])}')"),
+            ("app_version", lambda: f"sf.dim.app_version.lt('{rng.randint(3, 6)}.{rng.randint(0, 20)}.0')"),
+            ("seats", lambda: f"sf.dim.seats.gt({rng.choice([10, 50, 100, 500, 1000])})"),
+            ("cart_total", lambda: f"sf.dim.cart_total.ge({rng.choice([9.99, 50, 100, 250.5])})"),
+            ("account_created_at", lambda: f"sf.dim.account_created_at.lt('202{rng.randint(2, 5)}-01-01T00:00:00Z')"),
+            ("workspace_id", lambda: f"sf.dim.workspace_id.prefix('ws-test-')"),
+            ("email", lambda: f"sf.dim.email.contains('+beta', ignoreCase=true)"),
+            ("service", lambda: f"sf.dim.service.regex('^(api|web)-(canary|edge)$')"),
+            ("beta_opt_in", lambda: "sf.dim.beta_opt_in.eq(true)"),
+            ("workspace_id", lambda: "sf.dim.workspace_id.present()"),
+            ("user_id", lambda: f"sf.dim.user_id.percent({rng.choice([1, 5, 10, 50])})"),
+            ("service_version", lambda: f"sf.dim.service_version.ge('{rng.randint(1, 9)}.{rng.randint(0, 30)}.0')"),
         ]
-        if self.keys and rng.random() < 0.05:
+        if self.keys and "flag" not in self.used and rng.random() < 0.05:
+            self.used.add("flag")
             return f"sf.flagIs('{rng.choice(self.keys[-200:])}')"
-        return rng.choice(picks)()
+        dim, pick = rng.choice([p for p in picks if p[0] not in self.used])
+        self.used.add(dim)
+        return pick()
 
     def overrides(self, serve: Callable[[], str], lib: bool, n_max: int = 3) -> str:
         rng = self.rng
@@ -110,6 +118,9 @@ class Gen:
 
     def ramp(self, unit: str) -> str:
         rng, r = self.rng, self.rng.random()
+        self.used.add(unit)
+        if r >= 0.8:
+            self.used.add("region")  # region waves and the custom pilot are scoped by region
         if r < 0.55:
             return f"sf.ramps.standard(unit='{unit}', stage={rng.randint(0, 5)})"
         if r < 0.8:
@@ -125,7 +136,7 @@ class Gen:
         rng, out = self.rng, []
         if rng.random() < 0.08:
             out.append(f"  requires: [sf.requires(service='{rng.choice(NOUNS)}', minVersion='{rng.randint(1, 5)}.{rng.randint(0, 9)}.0')],")
-        if self.keys and rng.random() < 0.04:
+        if self.keys and "flag" not in self.used and rng.random() < 0.04:
             out.append(f"  prerequisites: [sf.prereq('{rng.choice(self.keys[-200:])}')],")
         if rng.random() < 0.01:
             out.append("  enabled: false,")
@@ -133,6 +144,8 @@ class Gen:
 
     def flag(self, team: str, key: str, lib: bool) -> str:
         rng, r = self.rng, self.rng.random()
+        self.used = set()
+        self.is_bool = r < 0.60
         head = "local sf = import 'safeflags.libsonnet';\n" + (f"local team = import 'teams/{team}.libsonnet';\n" if lib else "")
         owner = "" if lib else f"  owner: 'team-{team}',\n"
         desc = f"  description: '{rng.choice(VERBS).capitalize()} {rng.choice(NOUNS)} handling for {key}.',\n"
@@ -144,6 +157,7 @@ class Gen:
                     f"  rollout: {self.ramp(unit)},\n  overrides: {self.overrides(lambda: rng.choice(['true', 'false']), lib)},\n")
         elif r < 0.60:
             base = "team.killSwitch" if lib else "sf.killSwitch"
+            self.used.add("user_id")  # a kill switch acts on all traffic in scope: no percentages (SF305)
             body = (f"{owner}{desc}  overrides: {self.overrides(lambda: 'true', lib, 2)},\n"
                     "  suppress: [sf.suppress(code='SF401', reason='Permanent kill switch for incidents.')],\n")
             tail = ""
@@ -156,16 +170,19 @@ class Gen:
                     f"  overrides: {self.overrides(num, False)},\n")
         elif r < 0.88:  # string config with variants
             names = rng.sample(["legacy", "v2", "v3", "fast", "safe", "eu", "us"], rng.randint(2, 4))
+            ramped = rng.random() < 0.25
+            ramp = f"{self.ramp('workspace_id')[:-1]}, serveVariant='{names[-1]}')" if ramped else ""
             variants = ", ".join(f"sf.variant('{n}', '{n}-{key[-6:]}')" for n in names)
             base = "team.config('string')" if lib else "sf.string"
             rules = ",\n    ".join(f"sf.when({self.cond()}).serveVariant('{rng.choice(names)}')" for _ in range(rng.randint(0, 3)))
             body = (f"{owner}{desc}  variants: [{variants}],\n  default: '{names[0]}-{key[-6:]}',\n"
                     f"  overrides: [{rules}],\n")
-            if rng.random() < 0.25:
-                body += f"  rollout: {self.ramp('workspace_id')[:-1]}, serveVariant='{names[-1]}'),\n"
+            if ramped:
+                body += f"  rollout: {ramp},\n"
         elif r < 0.94:  # experiment
             values = rng.choice([["false", "true"], ["'control'", "'treatment'", "'holdout'"]])
             names = ["control", "treatment", "holdout"][: len(values)]
+            self.is_bool = len(values) == 2
             variants = ", ".join(f"sf.variant('{n}', {v})" for n, v in zip(names, values))
             weights = {2: "{ control: 50, treatment: 50 }", 3: "{ control: 45, treatment: 45, holdout: 10 }"}[len(values)]
             when = f", when={self.cond(1)}" if rng.random() < 0.5 else ""
@@ -237,7 +254,8 @@ def generate(out: Path, flags: int, seed: int = 7, git: bool = True) -> list[str
             text = gen.flag(team, key, lib=rng.random() < 0.85)
             (out / "flags" / ns / f"{name}.jsonnet").write_text(text, encoding="utf-8")
             written.append(f"flags/{ns}/{name}.jsonnet")
-            gen.keys.append(key)
+            if gen.is_bool:
+                gen.keys.append(key)
     if git:
         git_init(out)
     return written
