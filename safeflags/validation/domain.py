@@ -187,6 +187,87 @@ class Space:
                 cell[key] = rng.choices([s for s, _ in states], weights=[w for _, w in states])[0]
             yield cell, 1.0 / SAMPLES
 
+    # --- whole-partition evaluation ----------------------------------------
+    def truth(self, exprs: Sequence[Expr], names: Sequence[str]) -> list[int] | None:
+        """For each expression, the cells where it holds, as a bit set over
+        `cells()` (bit i is the i-th cell, possible mode); None past
+        MAX_CELLS. Each leaf reads one or two variables, so it is evaluated
+        once per combination of their states (with `holds`, the same
+        semantics) and spread over the product by repeating bit patterns:
+        far cheaper than evaluating every rule in every cell."""
+        vars_ = self.variables()
+        if self.size() > MAX_CELLS:
+            return None
+        if any(not states for _, states in vars_):
+            return [0 for _ in exprs]
+        total = self.size()
+        full = (1 << total) - 1
+        # Cell index = sum(state index * stride), the last variable varying fastest (itertools.product).
+        strides: dict[Any, tuple[int, list[State]]] = {}
+        stride = 1
+        for key, states in reversed(vars_):
+            strides[key] = (stride, [s for s, _ in states])
+            stride *= len(states)
+        indicators: dict[tuple[Any, int], int] = {}
+
+        def indicator(key: Any, i: int) -> int:
+            got = indicators.get((key, i))
+            if got is None:
+                step, states = strides[key]
+                period = step * len(states)
+                pattern, width = ((1 << step) - 1) << (i * step), period
+                while width < total:  # repeat the pattern across all periods by doubling
+                    pattern |= pattern << width
+                    width *= 2
+                got = indicators[(key, i)] = pattern & full
+            return got
+
+        def leaf(e: Expr, kind: str) -> int:
+            keys = self._reads(e, kind, names)
+            mask = 0
+            for combo in itertools.product(*(range(len(strides[k][1])) for k in keys)):
+                cell = {k: strides[k][1][i] for k, i in zip(keys, combo)}
+                if self.holds(e, names, cell):
+                    part = full
+                    for k, i in zip(keys, combo):
+                        part &= indicator(k, i)
+                    mask |= part
+            return mask
+
+        def walk(e: Expr) -> int:
+            kind = e.WhichOneof("node")
+            if kind == "constant":
+                return full if e.constant else 0
+            if kind == "all":
+                out = full
+                for x in e.all.items:
+                    out &= walk(x)
+                return out
+            if kind == "any":
+                out = 0
+                for x in e.any.items:
+                    out |= walk(x)
+                return out
+            if kind == "not":
+                return full ^ walk(getattr(e, "not"))
+            return leaf(e, kind)
+
+        return [walk(e) for e in exprs]
+
+    @staticmethod
+    def _reads(e: Expr, kind: str, names: Sequence[str]) -> list[Any]:
+        """The cell variables `holds` reads for the leaf `e`."""
+        if kind == "flag":
+            return [("flag", e.flag.SerializeToString(deterministic=True))]
+        if kind == "bucket":
+            unit = names[e.bucket.unit]
+            return [unit, ("bucket", unit, e.bucket.salt)]
+        node = getattr(e, kind)
+        name = names[node.dim]
+        if kind == "match":
+            return [name, ("match", node.SerializeToString(deterministic=True), name)]
+        return [name]
+
     # --- evaluation -------------------------------------------------------
     def holds(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
         kind = e.WhichOneof("node")

@@ -12,7 +12,7 @@ from safeflags.lower import Lowerer
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.builtin.compile_errors import CompileErrorValidator
 from safeflags.validation.builtin.values import plain
-from safeflags.validation.domain import Space, TooLarge, Tree
+from safeflags.validation.domain import Space, Tree
 from safeflags.validation.finding import Finding
 from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 
@@ -75,11 +75,10 @@ class ImpossibleCondition(FlagValidator):
             space = Space(ctx.head.config.dimensions, weighted=False)
             tree = Tree(lowerer.condition(cond, flag.key), names)
             space.add(tree)
-            try:
-                possible = any(space.holds(tree.expr, names, cell) for cell, _ in space.cells())
-            except TooLarge:
-                continue
-            if not possible:
+            truth = space.truth([tree.expr], names)
+            if truth is None:
+                continue  # too large to decide: skipped, never guessed
+            if not truth[0]:
                 yield self.at(flag, f"{what} can never be true: its parts contradict each other", line,
                               hint="use sf.any where sf.all was meant, or fix the values; write sf.never to park a rule")
 
@@ -111,19 +110,20 @@ class UnreachableRule(FlagValidator):
         space = Space(ctx.head.config.dimensions, weighted=False)
         for r in rules:
             space.add(Tree(r.when, names))
-        try:
-            table = [[space.holds(r.when, names, cell) for r in rules] for cell, _ in space.cells()]
-        except TooLarge:
-            return
+        truth = space.truth([r.when for r in rules], names)
+        if truth is None:
+            return  # too large to decide: skipped, never guessed
+        earlier = 0  # cells some earlier rule matches
         for j in range(1, len(rules)):
-            rows = [row for row in table if row[j]]
-            if not rows or any(not any(row[:j]) for row in rows):
+            earlier |= truth[j - 1]
+            rows = truth[j]  # the cells rule j matches
+            if not rows or rows & ~earlier:
                 continue  # never true (SF202's business) or reachable
-            single = next((i for i in range(j) if all(row[i] for row in rows)), None)
+            single = next((i for i in range(j) if not rows & ~truth[i]), None)
             if single is not None:
                 by = f"{_label(rules[single])} (line {rules[single].line}) matches every request it would, first"
             else:
-                used = [i for i in range(j) if any(row[i] for row in rows)]
+                used = [i for i in range(j) if rows & truth[i]]
                 by = " and ".join(_label(rules[i]) for i in used) + " together match every request it would, first"
             what = _label(rules[j])
             yield self.at(flag, f"{what} can never match: {by}", int(rules[j].line),
