@@ -190,6 +190,10 @@ class Delivery:
         except StoreError as exc:
             raise _store_fault(exc) from None
         if obj is None:
+            try:
+                self.backend.check()  # only on this failure path: say whether the store itself is gone
+            except StoreError as exc:
+                raise _store_fault(exc) from None
             raise Fault("not_found", f"channel {self.channel!r} does not exist in {self.url}")
         try:
             ptr = Pointer.from_json(obj.data, where)

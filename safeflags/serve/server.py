@@ -104,7 +104,10 @@ class FlagServer:
         if list_channels:
             names |= set(self.store.channels())
         for channel in sorted(names):
-            self._poll_channel(channel)
+            try:
+                self._poll_channel(channel)
+            except Exception as exc:  # noqa: BLE001 - one bad channel must not stall the others
+                log.warning("safeflags serve: cannot read channel %r from %s: %s", channel, self.store.url, exc)
 
     def _poll_channel(self, channel: str) -> bytes | None:
         try:

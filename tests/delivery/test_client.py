@@ -56,6 +56,7 @@ def test_cache_of_the_last_good_bundle_beats_cold_start(pub: Publisher, tmp_path
     with Client(store=pub.url, channel="prod", cache_dir=cache, cold_start=cold, poll_interval=POLL) as client:
         st = client.delivery_status()
         assert st is not None and (st.origin, st.version) == ("cache", 1)
+        assert "store file://" in (st.last_error or "") and "no directory" in (st.last_error or "")
         assert client.get_int("t.n", 0) == 3
         (tmp_path / "gone").rename(tmp_path / "store")
         # The store vouches for the cached bytes: same digest, nothing to load.
