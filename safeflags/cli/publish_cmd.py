@@ -20,18 +20,18 @@ def run(bundle: Path, store_url: str, channel: str, *, force: bool = False, sign
         snapshot = Snapshot.from_bytes(data)
     except BundleError as exc:
         raise BundleError(f"{bundle}: {exc}") from None
-    signature = ""
+    signer = None
     if sign_key is not None:
-        from safeflags.delivery.signature import load_private_key, sign
-        signature = sign(data, load_private_key(sign_key))
+        from safeflags.delivery.signature import Signer, load_private_key
+        signer = Signer(load_private_key(sign_key))
     st = store(store_url, create=True)
     rec, ptr = st.publish(data, channel, source_revision=revision or snapshot.source_revision,
-                          force=force, signature=signature)
+                          force=force, signer=signer)
     if as_json:
         echo_json({"record": asdict(rec), "pointer": asdict(ptr)})
         return EXIT_OK
     click.echo(f"published version {rec.version} of {channel!r} ({len(data):,} bytes, {rec.digest})"
-               + (", signed" if signature else ""))
+               + (", signed" if rec.signature else ""))
     if rec.forced:
         click.echo(f"note: the channel was pinned; --force moved it to version {rec.version} and unpinned it")
     elif ptr.pinned and ptr.version != rec.version:

@@ -9,7 +9,8 @@ at all, the client serves code defaults (ERROR / PROVIDER_NOT_READY).
 Then a background thread polls the channel pointer with conditional requests
 (ETag), and, for an http(s):// source, a Server-Sent Events stream wakes it as
 soon as a publish lands. A new bundle is fetched by digest, checked (digest,
-optional Ed25519 signature, format version, replay of an older version),
+optional Ed25519 signature of (channel, version, digest), format version,
+replay of an older version),
 built into a snapshot, pre-evaluated, and swapped in with one assignment.
 Any fault keeps the last good snapshot, is counted, and is reported once per
 incident (a warning on the "safeflags" logger and the `metrics` hook).
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeflags.delivery.cache import BundleCache
-from safeflags.delivery.signature import SignatureError, load_public_key, verify
+from safeflags.delivery.signature import SignatureError, load_public_key, statement, verify
 from safeflags.errors import BundleError
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.store import open_backend
@@ -199,6 +200,8 @@ class Delivery:
             ptr = Pointer.from_json(obj.data, where)
         except CorruptPointer as exc:
             raise Fault("corrupt_pointer", str(exc)) from None
+        if ptr.channel != self.channel:
+            raise Fault("corrupt_pointer", f"{where} is the pointer of channel {ptr.channel!r}")
         cur = self.pointer
         if ptr.digest == self.digest:
             # Same bytes (maybe pinned or unpinned meanwhile): nothing to load.
@@ -235,10 +238,11 @@ class Delivery:
             raise Fault("digest_mismatch", f"bundle for version {ptr.version} does not match its digest "
                                            f"{ptr.digest} ({len(data)} bytes): corrupt or truncated")
         if self.public_key is not None and not trusted:
+            assert ptr is not None  # only the cold-start file comes without a pointer, and it is trusted
             try:
-                verify(data, ptr.signature if ptr is not None else "", self.public_key)
+                verify(statement(self.channel, ptr.version, ptr.digest), ptr.signature, self.public_key)
             except SignatureError as exc:
-                raise Fault("bad_signature", f"version {ptr.version if ptr else '?'}: {exc}") from None
+                raise Fault("bad_signature", f"version {ptr.version} of {self.channel!r}: {exc}") from None
         try:
             snapshot = Snapshot.from_bytes(data, static=self.static, digest=ptr.digest if ptr else None)
         except BundleError as exc:

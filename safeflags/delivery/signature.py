@@ -1,9 +1,14 @@
-"""Ed25519 signatures over bundle bytes: `safeflags publish --sign-key` signs,
-a client configured with the public key refuses anything else.
+"""Ed25519 signatures of published versions: `safeflags publish --sign-key`
+signs, a client configured with the public key refuses anything else.
 
-The signature travels in the channel pointer and the history record (base64),
-so a pin or a rollback serves the version with the signature it was published
-with. `cryptography` is imported only when signing or verifying is asked for.
+What is signed is the statement "version V of channel C is the bundle with
+digest D" (see `statement`), not the bytes alone: the digest binds the bytes,
+and the channel and version bind where they may be served, so a pointer
+forged with a newer version number in front of an older signed bundle, or a
+staging bundle pointed at from prod, fails verification. Pins are not signed:
+someone who can write the store can pin an older *signed* version, never
+serve unsigned content. The signature travels (base64) in the history record
+and the pointer. `cryptography` is imported only when signing or verifying.
 """
 from __future__ import annotations
 
@@ -67,6 +72,21 @@ def _load_key(key: str | bytes | os.PathLike[str], *, private: bool) -> Any:
     if not isinstance(k, want):
         raise SignatureError(f"the {kind} key is not an Ed25519 key")
     return k
+
+
+def statement(channel: str, version: int, digest: str) -> bytes:
+    """The signed message: a fixed prefix, then channel, version and digest."""
+    return f"safeflags-signature-v1\n{channel}\n{version}\n{digest}\n".encode()
+
+
+class Signer:
+    """Signs each version as the store assigns it (store.publish(signer=...))."""
+
+    def __init__(self, private_key: Any):
+        self.key = private_key
+
+    def __call__(self, channel: str, version: int, digest: str) -> str:
+        return sign(statement(channel, version, digest), self.key)
 
 
 def sign(data: bytes, private_key: Any) -> str:

@@ -101,11 +101,13 @@ class BundleStore:
         return digest
 
     def publish(self, data: bytes, channel: str, *, source_revision: str = "", force: bool = False,
-                signature: str = "") -> tuple[Record, Pointer]:
+                signer: Callable[[str, int, str], str] | None = None) -> tuple[Record, Pointer]:
         """Publish `data` as the next version of `channel`.
 
         Returns the version's record (`forced` when it overrode a pin) and the
         pointer once it was applied. Raises ChannelPinned without force.
+        `signer(channel, version, digest)` signs the version once its number
+        is known (again on each retry, since the number may change).
         """
         check_channel(channel)
         digest = self.put_bundle(data)
@@ -117,8 +119,10 @@ class BundleStore:
                 raise ChannelPinned(
                     f"channel {channel!r} is pinned at version {ptr.version} in {self.url}: "
                     "use --force to publish anyway, or `safeflags unpin` first")
-            rec = Record(version=latest + 1, digest=digest, source_revision=source_revision,
-                         published=published, size=len(data), signature=signature,
+            version = latest + 1
+            rec = Record(version=version, digest=digest, source_revision=source_revision,
+                         published=published, size=len(data),
+                         signature=signer(channel, version, digest) if signer is not None else "",
                          forced=bool(ptr is not None and ptr.pinned))
             try:
                 self.backend.put(history_key(channel, rec.version), rec.to_json(), if_absent=True)

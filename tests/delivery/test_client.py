@@ -93,6 +93,31 @@ def test_signed_bundles_only(signed: Publisher, caplog: pytest.LogCaptureFixture
         assert [e for e, _ in events].count("safeflags.delivery.recovered") == 1
 
 
+def test_signatures_bind_channel_and_version(signed: Publisher) -> None:
+    """A signed old bundle behind a forged newer version number, or a bundle
+    signed for another channel, is refused: the signature covers both."""
+    from dataclasses import replace
+
+    from safeflags.delivery.signature import Signer
+    from safeflags.store.layout import pointer_key
+
+    signed.publish(1)
+    v1 = signed.store.pointer("prod")
+    signed.publish(2)
+    with Client(store=signed.url, channel="prod", poll_interval=POLL, public_key=signed.public_pem) as client:
+        assert client.get_int("t.n", 0) == 2
+        forged = replace(v1, version=3, latest=3)  # old bytes, old signature, newer number
+        signed.store.backend.put(pointer_key("prod"), forged.to_json())
+        wait_until(lambda: client.delivery_status().faults.get("bad_signature", 0) >= 2,  # type: ignore[union-attr]
+                   what="forged version refused")
+        signed.store.publish(numbered(9), "staging", signer=Signer(signed.key))
+        other = replace(signed.store.pointer("staging"), channel="prod", version=4, latest=4)
+        signed.store.backend.put(pointer_key("prod"), other.to_json())
+        wait_until(lambda: "'prod'" in (client.delivery_status().last_error or "")  # type: ignore[union-attr]
+                   and client.delivery_status().faults["bad_signature"] >= 4, what="cross-channel refused")  # type: ignore[union-attr]
+        assert client.get_int("t.n", 0) == 2
+
+
 def test_replay_of_an_older_version_is_refused_unless_pinned(pub: Publisher) -> None:
     from safeflags.store.layout import pointer_key
 

@@ -33,12 +33,12 @@ class Publisher:
         self.latest = 0
 
     def publish(self, n: int | None = None, *, data: bytes | None = None, force: bool = False) -> Record:
-        from safeflags.delivery.signature import sign
+        from safeflags.delivery.signature import Signer
 
         n = self.latest + 1 if n is None else n
         data = numbered(n) if data is None else data
-        signature = sign(data, self.key) if self.key is not None else ""
-        rec, _ = self.store.publish(data, self.channel, signature=signature, force=force)
+        signer = Signer(self.key) if self.key is not None else None
+        rec, _ = self.store.publish(data, self.channel, signer=signer, force=force)
         self.latest = n
         return rec
 

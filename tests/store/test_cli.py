@@ -71,3 +71,21 @@ def test_bad_credentials_are_named(s3_env, bundles: list[Path], monkeypatch: pyt
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     code, _, err = sf("publish", bundles[0], "--store", f"s3://{s3_env.bucket}/x", "--channel", "prod")
     assert code == 2 and "access denied" in err and "AWS_SECRET_ACCESS_KEY" in err
+
+
+def test_publish_signs_channel_version_and_digest(tmp_path: Path, bundles: list[Path]) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from safeflags.delivery.signature import load_public_key, statement, verify
+    from safeflags.store import open_store
+    from tests.helpers.delivery import new_keypair
+
+    key, public_pem = new_keypair()
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    url = f"file://{tmp_path / 'st'}"
+    code, out, _ = sf("publish", bundles[0], "--store", url, "--channel", "prod", "--sign-key", tmp_path / "key.pem")
+    assert code == 0 and ", signed" in out
+    ptr = open_store(url).pointer("prod")
+    verify(statement("prod", 1, ptr.digest), ptr.signature, load_public_key(public_pem))
+    assert "yes" in sf("history", "--store", url, "--channel", "prod")[1].splitlines()[1]
