@@ -15,18 +15,21 @@ from pathlib import Path
 
 from safeflags import __version__
 from safeflags.config import RepoConfig, load_config
-from safeflags.errors import SourceError
+from safeflags.errors import SafeflagsError, SourceError
 from safeflags.lower import Lowerer
 from safeflags.model import key_for_path
-from safeflags.pack import pack
+from safeflags.pack import optimise, pack
 from safeflags.source.cache import CompileCache, Entry, compiler_fingerprint, default_dir, digest
 from safeflags.source.jsonnet import engine_version, ext_codes_for
-from safeflags.source.pool import EvalSettings, iter_evaluate
+from safeflags.source.pool import EvalResult, EvalSettings, iter_evaluate
 from safeflags.source.sandbox import Importer
 from safeflags.spec import parse_flag
 from safeflags.v1 import bundle_pb2, spec_pb2
 
 COMPILER_VERSION = f"safeflags {__version__}"
+# Below this many files to evaluate, parsing here costs less than loading the
+# parser into every evaluator process.
+PARSE_IN_WORKERS_FROM = 64
 
 
 @dataclass
@@ -105,7 +108,7 @@ def compile_repo(
         max_stack=config.model.limits.max_stack,
         timeout=config.model.limits.eval_timeout_seconds,
     )
-    lowerer = Lowerer(config.dimensions)
+    parser = FlagParser(config)
     store = _open_cache(config, settings, cache_dir) if cache else None
     outcomes: dict[str, _Outcome] = {}
     sources: dict[str, bytes] = {}
@@ -125,14 +128,19 @@ def compile_repo(
             spec = spec_pb2.FlagSpec.FromString(entry.spec)
             outcomes[rel] = _Outcome(entry.imports, [], spec, bundle_pb2.CompiledFlag.FromString(entry.compiled))
         else:  # same Jsonnet output, but the config or the compiler changed
-            outcomes[rel] = _parse(rel, keyed[rel], entry.json_text, entry.imports, config, lowerer)
+            outcomes[rel] = parser.outcome(rel, keyed[rel], entry.json_text, entry.imports)
             _store(store, rel, sources[rel], entry, outcomes[rel])  # type: ignore[arg-type]
     result.cached = len(keyed) - len(todo)
+    if len(todo) >= PARSE_IN_WORKERS_FROM:
+        settings = replace(settings, parse_config=digest(config.text))
     for res in iter_evaluate(todo, settings, jobs=jobs, progress=progress):
         if res.error is not None:
             outcomes[res.path] = _Outcome(res.imports, [_explain_jsonnet_error(res.error, config)])
             continue
-        outcomes[res.path] = _parse(res.path, keyed[res.path], res.json_text or "null", res.imports, config, lowerer)
+        if res.parsed:
+            outcomes[res.path] = _Outcome.from_worker(res)
+        else:
+            outcomes[res.path] = parser.outcome(res.path, keyed[res.path], res.json_text or "null", res.imports)
         if store is not None and res.path in sources:
             _store(store, res.path, sources[res.path], Entry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
     compiled: list[bundle_pb2.CompiledFlag] = []
@@ -147,7 +155,7 @@ def compile_repo(
     if not result.errors:
         rev = revision if revision is not None else source_revision(config.root)
         result.bundle, result.data, result.digest = pack(
-            compiled, config.dimension_protos(), rev, f"{COMPILER_VERSION} ({engine_version()})"
+            compiled, config.dimension_protos(), rev, f"{COMPILER_VERSION} ({engine_version()})", optimised=True
         )
     result.seconds = time.perf_counter() - started
     return result
@@ -158,15 +166,53 @@ class _Outcome:
     imports: tuple[str, ...]
     errors: list[SourceError]
     spec: spec_pb2.FlagSpec | None = None
-    compiled: bundle_pb2.CompiledFlag | None = None
+    compiled: bundle_pb2.CompiledFlag | None = None  # optimised
+
+    @classmethod
+    def from_worker(cls, res: EvalResult) -> _Outcome:
+        if not res.spec:
+            return cls(res.imports, list(res.problems))
+        return cls(res.imports, [], spec_pb2.FlagSpec.FromString(res.spec), bundle_pb2.CompiledFlag.FromString(res.compiled))
 
 
-def _parse(rel: str, key: str, json_text: str, imports: tuple[str, ...], config: RepoConfig, lowerer: Lowerer) -> _Outcome:
-    source = (config.root / rel).read_text(encoding="utf-8")
-    spec, errors = parse_flag(rel, key, json.loads(json_text), source, config)
-    if spec is None:
-        return _Outcome(imports, errors)
-    return _Outcome(imports, [], spec, lowerer.flag(spec))
+class FlagParser:
+    """Stages 2 and 3 for one flag at a time: its Jsonnet output to a
+    FlagSpec and an optimised CompiledFlag, or located errors. Runs in the
+    evaluator processes (see `EvalSettings.parse_config`), else here."""
+
+    def __init__(self, config: RepoConfig):
+        self.config = config
+        self.lowerer = Lowerer(config.dimensions)
+
+    @classmethod
+    def for_worker(cls, root: Path, config_digest: str) -> FlagParser | None:
+        try:
+            config = load_config(root)
+        except SafeflagsError:
+            return None
+        return cls(config) if digest(config.text) == config_digest else None
+
+    def outcome(self, rel: str, key: str, json_text: str, imports: tuple[str, ...]) -> _Outcome:
+        source = (self.config.root / rel).read_text(encoding="utf-8")
+        spec, errors = parse_flag(rel, key, json.loads(json_text), source, self.config)
+        if spec is None:
+            return _Outcome(imports, errors)
+        return _Outcome(imports, [], spec, optimise(self.lowerer.flag(spec)))
+
+    def parse_result(self, res: EvalResult) -> EvalResult:
+        """`res` with its parse outcome; unchanged if anything goes wrong
+        here, so the caller parses it and reports exactly as it would."""
+        key = key_for_path(res.path, self.config.model.flags_dir)
+        if res.error is not None or key is None:
+            return res
+        try:
+            out = self.outcome(res.path, key, res.json_text or "null", res.imports)
+        except Exception:  # noqa: BLE001 - the caller's own parse raises it
+            return res
+        if out.spec is None or out.compiled is None:
+            return replace(res, parsed=True, problems=tuple(out.errors))
+        return replace(res, parsed=True, spec=out.spec.SerializeToString(deterministic=True),
+                       compiled=out.compiled.SerializeToString(deterministic=True))
 
 
 def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | None) -> CompileCache:

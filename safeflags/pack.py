@@ -78,9 +78,13 @@ def pack(
     dimensions: list[common_pb2.Dimension],
     source_revision: str,
     compiler_version: str,
+    *,
+    optimised: bool = False,
 ) -> tuple[bundle_pb2.Bundle, bytes, str]:
-    """The bundle, its bytes and its digest (`sha256-<hex>`)."""
-    ordered = sorted((optimise(f) for f in flags), key=lambda f: f.key)
+    """The bundle, its bytes and its digest (`sha256-<hex>`). `optimised`:
+    the flags come from `optimise` already (the compiler does it per flag,
+    in its workers, and caches the result)."""
+    ordered = sorted(flags if optimised else (optimise(f) for f in flags), key=lambda f: f.key)
     strings = intern_strings(ordered)
     bundle = bundle_pb2.Bundle(
         format_version=FORMAT_VERSION,

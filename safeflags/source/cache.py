@@ -100,6 +100,7 @@ class RecordingImporter(Importer):
     def __init__(self, root: Path, roots: list[Path], library: list[Path]):
         super().__init__(root, roots, library)
         self.calls: list[Call] = []
+        self._hashes: dict[str, tuple[bytes, str]] = {}
 
     def reset(self) -> None:
         super().reset()
@@ -107,7 +108,10 @@ class RecordingImporter(Importer):
 
     def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
         found, data = super().__call__(base, rel)
-        self.calls.append((base, rel, found, hashlib.sha256(data).hexdigest()))
+        known = self._hashes.get(found)
+        if known is None or known[0] is not data:
+            known = self._hashes[found] = (data, hashlib.sha256(data).hexdigest())
+        self.calls.append((base, rel, found, known[1]))
         return found, data
 
 

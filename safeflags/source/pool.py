@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import sys
 import time
-import posixpath
+from base64 import b64decode, b64encode
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
-from dataclasses import asdict
 
 from safeflags.errors import SourceError
 from safeflags.source.cache import Call
@@ -41,6 +41,10 @@ class EvalSettings:
     ext_codes: dict[str, str]
     max_stack: int
     timeout: float
+    # When set, the digest of safeflags.yaml's text: the workers also parse
+    # and lower each flag (on every core, not only the caller's), if their
+    # own reading of the configuration has that digest.
+    parse_config: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,18 +54,34 @@ class EvalResult:
     imports: tuple[str, ...]
     error: SourceError | None
     calls: tuple[Call, ...] = ()  # each import made, for the compile cache
+    # Set by a worker that parsed the flag: its FlagSpec and optimised
+    # CompiledFlag (serialized), or its located parse errors.
+    parsed: bool = False
+    spec: bytes = b""
+    compiled: bytes = b""
+    problems: tuple[SourceError, ...] = ()
 
 
 def _result_json(res: EvalResult) -> str:
-    data = asdict(res)
-    return json.dumps(data, separators=(",", ":"))
+    data = {
+        "path": res.path, "json_text": res.json_text, "imports": res.imports,
+        "error": asdict(res.error) if res.error else None, "calls": res.calls,
+    }
+    if res.parsed:
+        data.update(parsed=True, spec=b64encode(res.spec).decode("ascii"), compiled=b64encode(res.compiled).decode("ascii"),
+                    problems=[asdict(e) for e in res.problems])
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _result_from_json(line: str) -> EvalResult:
     data = json.loads(line)
     err = data["error"]
     calls = tuple((c[0], c[1], c[2], c[3]) for c in data["calls"])
-    return EvalResult(data["path"], data["json_text"], tuple(data["imports"]), SourceError(**err) if err else None, calls)
+    res = EvalResult(data["path"], data["json_text"], tuple(data["imports"]), SourceError(**err) if err else None, calls)
+    if data.get("parsed"):
+        res = replace(res, parsed=True, spec=b64decode(data["spec"]), compiled=b64decode(data["compiled"]),
+                      problems=tuple(SourceError(**e) for e in data["problems"]))
+    return res
 
 
 def worker_main() -> None:
@@ -73,18 +93,31 @@ def worker_main() -> None:
     settings = EvalSettings(**json.loads(sys.stdin.readline()))
     root = Path(settings.root)
     importer = RecordingImporter(root, [Path(r) for r in settings.roots], [Path(p) for p in settings.library])
+    parse = _parser(settings)
     for line in sys.stdin:
         for group in _groups(json.loads(line)):
             done = _evaluate_together(group, importer, settings) if len(group) > 1 else None
             for res in done or []:
-                out.write(_result_json(res) + "\n")
+                out.write(_result_json(parse(res)) + "\n")
             out.flush()
             if done is not None:
                 continue
             for path in group:
                 res = _evaluate_one(path, root, importer, settings)
-                out.write(_result_json(res) + "\n")
+                out.write(_result_json(parse(res)) + "\n")
                 out.flush()
+
+
+def _parser(settings: EvalSettings) -> Callable[[EvalResult], EvalResult]:
+    """Parse and lower in this worker when asked to and the configuration
+    reads the same here as in the caller; else leave it to the caller."""
+    if settings.parse_config:
+        from safeflags.compiler import FlagParser
+
+        parser = FlagParser.for_worker(Path(settings.root), settings.parse_config)
+        if parser is not None:
+            return parser.parse_result
+    return lambda res: res
 
 
 def _evaluate_one(path: str, root: Path, importer: RecordingImporter, settings: EvalSettings) -> EvalResult:

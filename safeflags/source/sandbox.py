@@ -8,6 +8,7 @@ the importing file's line.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 
@@ -29,6 +30,12 @@ class Importer:
         self.imported: set[str] = set()
         self._sources: dict[str, str] = {}
         self.refusal: tuple[str, str] | None = None  # (import path, why) of the first refusal
+        # One resolution per (base, rel) for this importer's life (one
+        # compile): the engine asks again in every VM.
+        self._memo: dict[tuple[str, str], tuple[str, bytes, str] | str] = {}
+        self._root_s = str(self.root)
+        self._roots_s = [str(r) for r in self.roots]
+        self._library_s = [str(lib) for lib in library]
 
     def reset(self) -> None:
         self.imported = set()
@@ -42,14 +49,44 @@ class Importer:
         self._sources[rel] = text
 
     def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
-        try:
-            return self._resolve(base, rel)
-        except ImportRefused as exc:
+        memo = self._memo.get((base, rel))
+        if memo is None:
+            try:
+                found, data = self._resolve(base, rel)
+            except ImportRefused as exc:
+                memo = self._memo[(base, rel)] = str(exc)
+            else:
+                memo = self._memo[(base, rel)] = (found, data, data.decode("utf-8", errors="replace"))
+        if isinstance(memo, str):
             if self.refusal is None:
-                self.refusal = (rel, str(exc))
-            raise
+                self.refusal = (rel, memo)
+            raise ImportRefused(memo)
+        found, data, text = memo
+        self.imported.add(found)
+        self._sources[found] = text
+        return found, data
+
+    def _fast(self, base: str, rel: str) -> tuple[str, bytes] | None:
+        """`_resolve` for the usual case (a plain relative path that exists
+        as a file inside a root) with os.path instead of pathlib; None for
+        anything else, which `_resolve` then decides."""
+        if "\0" in base or "\0" in rel or rel.startswith(("/", "~")) or self._root_s == "/":
+            return None
+        for candidate in [os.path.join(self._root_s, base, rel)] + [os.path.join(lib, rel) for lib in self._library_s]:
+            if not os.path.exists(candidate):
+                continue
+            resolved = os.path.realpath(candidate)
+            inside = resolved.startswith(self._root_s + "/") and any(resolved.startswith(r + "/") for r in self._roots_s)
+            if not inside or not os.path.isfile(resolved):
+                return None
+            with open(resolved, "rb") as f:
+                return resolved[len(self._root_s) + 1:], f.read()
+        return None
 
     def _resolve(self, base: str, rel: str) -> tuple[str, bytes]:
+        fast = self._fast(base, rel)
+        if fast is not None:
+            return fast
         if PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or rel.startswith("~"):
             raise ImportRefused(f"import {rel!r} refused: absolute paths are not allowed; import relative to the file or to templates/")
         candidates = [self.root / base / rel] + [lib / rel for lib in self.library]
@@ -62,9 +99,5 @@ class Importer:
                 raise ImportRefused(f"import {rel!r} refused: it resolves outside the repository's import roots ({roots})")
             if not resolved.is_file():
                 raise ImportRefused(f"import {rel!r}: not a file")
-            found = resolved.relative_to(self.root).as_posix()
-            data = resolved.read_bytes()
-            self.imported.add(found)
-            self._sources[found] = data.decode("utf-8", errors="replace")
-            return found, data
+            return resolved.relative_to(self.root).as_posix(), resolved.read_bytes()
         raise ImportRefused(f"import {rel!r}: no such file next to {base or './'} or in the template library")
