@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 import urllib.parse
 
 from safeflags.store.backend import Entry, Obj
@@ -19,7 +20,8 @@ from safeflags.store.errors import AccessDenied, NotModified, StoreError, StoreN
 class HttpBackend:
     writable = False
 
-    def __init__(self, url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None):
+    def __init__(self, url: str, *, timeout: float = 10.0, total_timeout: float | None = None,
+                 headers: dict[str, str] | None = None):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise StoreError(f"bad HTTP store URL {url!r}")
@@ -29,6 +31,8 @@ class HttpBackend:
         self.port = parsed.port
         self.base_path = parsed.path.rstrip("/")
         self.timeout = timeout
+        # The whole of one request, body included.
+        self.total_timeout = total_timeout if total_timeout is not None else 6 * timeout
         self.headers = dict(headers or {})
 
     def connect(self, timeout: float | None = None) -> http.client.HTTPConnection:
@@ -43,18 +47,34 @@ class HttpBackend:
 
     def request(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         conn = self.connect()
+        what = f"{self.url}{path[len(self.base_path):]}"
         try:
             conn.request("GET", path, headers={**self.headers, **(headers or {})})
             resp = conn.getresponse()
-            # read() raises IncompleteRead when the connection ends before
-            # Content-Length bytes: a truncated download never passes as whole.
-            body = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, self._body(resp, what)
         except (OSError, http.client.HTTPException) as exc:
             raise StoreUnavailable(f"cannot read {self.url}{path[len(self.base_path):]}: "
                                    f"{type(exc).__name__}: {exc}") from None
         finally:
             conn.close()
+
+    def _body(self, resp: http.client.HTTPResponse, what: str) -> bytes:
+        """The whole body, within `total_timeout`. The socket timeout bounds
+        each read only: a server dripping a byte at a time would hold a
+        refresh forever without this deadline."""
+        deadline = time.monotonic() + self.total_timeout
+        expected = resp.getheader("Content-Length")
+        chunks = []
+        while chunk := resp.read1(1 << 16):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"cannot read {what}: too slow (no complete answer in "
+                                       f"{self.total_timeout:g} s)")
+        body = b"".join(chunks)
+        if expected is not None and expected.isdigit() and len(body) != int(expected):
+            # The connection ended early: a truncated download never passes as whole.
+            raise StoreUnavailable(f"cannot read {what}: truncated ({len(body)} of {expected} bytes)")
+        return body
 
     def _status(self, status: int, what: str) -> None:
         if status in (401, 403):

@@ -14,7 +14,8 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = {"ok", "drop", "delay", "5xx", "truncate", "corrupt", "old_version", "bad_signature", "stall"}
+MODES = {"ok", "drop", "delay", "trickle", "5xx", "truncate", "corrupt", "old_version", "bad_signature",
+         "stall"}
 
 
 class FaultProxy:
@@ -87,6 +88,19 @@ class FaultProxy:
         if is_bundle and status == 200:
             if mode == "corrupt":
                 body = bytes(b ^ 0x5A for b in body[:16]) + body[16:]
+            elif mode == "trickle":
+                # A byte at a time: every read is quick, the whole never ends.
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                for i in range(len(body)):
+                    if self.released.wait(0.02):
+                        break
+                    h.wfile.write(body[i:i + 1])
+                    h.wfile.flush()
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return
             elif mode in ("truncate", "stall"):
                 # Promise the whole body, send half, then hang up.
                 h.send_response(200)
