@@ -63,12 +63,15 @@ class SeaweedServer:
         data.mkdir(parents=True, exist_ok=True)
         args = [binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
+                # Its unix sockets default to /tmp: keep them with the data.
+                f"-filer.localSocket={self.workdir / 'filer.sock'}",
+                f"-s3.localSocket={self.workdir / 's3.sock'}",
                 f"-bucket={self.bucket}", *(f"-{k}={v}" for k, v in ports.items())]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         # With credentials in its environment the server enforces them, so the
         # tests can check what a wrong key does.
         env.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key,
-                   S3_BUCKET=self.bucket)
+                   S3_BUCKET=self.bucket, TMPDIR=str(self.workdir))
         self.log = open(self.workdir / "weed.log", "wb")
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir, start_new_session=True)
