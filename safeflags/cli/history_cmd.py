@@ -13,8 +13,10 @@ def run(store_url: str, channel: str, as_json: bool = False, last: int | None = 
     st = store(store_url)
     ptr = st.pointer(channel)
     records = st.history(channel, last=last)
+    events = st.events(channel)
     if as_json:
-        echo_json({"pointer": asdict(ptr), "history": [asdict(r) for r in records]})
+        echo_json({"pointer": asdict(ptr), "history": [asdict(r) for r in records],
+                   "events": [asdict(e) for e in events]})
         return EXIT_OK
     rows = []
     for r in records:
@@ -22,6 +24,10 @@ def run(store_url: str, channel: str, as_json: bool = False, last: int | None = 
         rows.append((r.version, r.published, r.source_revision or "-", r.digest[:19],
                      "yes" if r.signature else "no", "forced" if r.forced else "", mark))
     click.echo(table(rows, ["VERSION", "PUBLISHED", "REVISION", "DIGEST", "SIGNED", "", "STATE"]))
+    if events:
+        click.echo("")
+        click.echo(table([(e.at, e.action, f"{e.from_version} -> {e.version}", e.by or "-") for e in events],
+                         ["WHEN", "ACTION", "VERSION", "BY"]))
     return EXIT_OK
 
 
@@ -32,5 +38,6 @@ def run(store_url: str, channel: str, as_json: bool = False, last: int | None = 
 @json_option
 @exits
 def command(store_url: str, channel: str, last: int | None, as_json: bool) -> int:
-    """Show the versions published to a channel, oldest first."""
+    """Show the versions published to a channel, oldest first, then its pins,
+    unpins and rollbacks."""
     return run(store_url, channel, as_json, last)

@@ -22,12 +22,12 @@ from safeflags.store.errors import (
     StoreUnavailable,
     VersionNotFound,
 )
-from safeflags.store.layout import Pointer, Record, bundle_key, digest_of, pointer_key
+from safeflags.store.layout import Event, Pointer, Record, bundle_key, digest_of, pointer_key
 from safeflags.store.store import BundleStore, GcReport
 
 __all__ = [
     "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer",
-    "Entry", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
+    "Entry", "Event", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
     "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store",
     "pointer_key",
 ]

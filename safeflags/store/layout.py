@@ -3,6 +3,7 @@
     bundles/sha256-<hex>.pb           immutable, content-addressed bundle bytes
     channels/<name>.json              the mutable pointer: what a channel serves
     history/<name>/<version>.json     one immutable record per published version
+    events/<name>/<ns>-<id>.json      an audit entry per pin, unpin and rollback
 
 The pointer is the only object ever overwritten, always by compare-and-swap.
 A history record is written create-only *before* the pointer moves: creating
@@ -81,6 +82,28 @@ class Record:
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Record:
         return _parse(cls, data, where)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A pin, unpin or rollback (publishes are the history records)."""
+
+    action: str
+    version: int  # served after the change
+    from_version: int  # served before
+    at: str
+    by: str = ""
+
+    def to_json(self) -> bytes:
+        return _dump(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Event:
+        try:
+            obj = json.loads(data)
+            return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj})
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise CorruptPointer(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ writer applies for it ("helping"), so the channel never gets stuck.
 """
 from __future__ import annotations
 
+import logging
+import os
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +26,7 @@ from safeflags.store.errors import (
     VersionNotFound,
 )
 from safeflags.store.layout import (
+    Event,
     Pointer,
     Record,
     bundle_key,
@@ -33,6 +37,8 @@ from safeflags.store.layout import (
     pointer_key,
     utc_now,
 )
+
+log = logging.getLogger("safeflags")
 
 MAX_ATTEMPTS = 2000  # conflicts only; a real outage raises at once
 
@@ -82,6 +88,26 @@ class BundleStore:
         if not out:
             self.pointer(channel)  # raises ChannelNotFound with the list of channels
         return sorted(out, key=lambda r: r.version)
+
+    def events(self, channel: str) -> list[Event]:
+        """Pins, unpins and rollbacks of the channel, oldest first."""
+        out = []
+        for entry in self.backend.list(f"events/{check_channel(channel)}/"):
+            obj = self.backend.get(entry.key)
+            if obj is not None:
+                out.append(Event.from_json(obj.data, f"{self.url}/{entry.key}"))
+        return out
+
+    def _log_event(self, channel: str, event: Event) -> None:
+        # After the pointer moved: the change stands even if the audit entry
+        # cannot be written, so say so instead of failing the command.
+        # Nanoseconds in the name keep a plain listing in order.
+        key = f"events/{channel}/{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
+        try:
+            self.backend.put(key, event.to_json(), if_absent=True)
+        except (StoreError, PreconditionFailed) as exc:
+            log.warning("safeflags: %s of %r done, but its audit entry was not written: %s",
+                        event.action, channel, exc)
 
     def record(self, channel: str, version: int) -> Record | None:
         obj = self.backend.get(history_key(channel, version))
@@ -137,14 +163,14 @@ class BundleStore:
         def change(ptr: Pointer) -> Pointer:
             rec = self._existing(channel, version, ptr.latest)
             return Pointer.serving(channel, rec, latest=ptr.latest, pinned=True)
-        return self._update(channel, change)
+        return self._update(channel, change, "pin")
 
     def unpin(self, channel: str) -> Pointer:
         """Follow the latest published version again."""
         def change(ptr: Pointer) -> Pointer:
             rec = self._existing(channel, ptr.latest, ptr.latest)
             return Pointer.serving(channel, rec, latest=ptr.latest, pinned=False)
-        return self._update(channel, change)
+        return self._update(channel, change, "unpin")
 
     def rollback(self, channel: str) -> Pointer:
         """Pin the version before the one served now."""
@@ -153,7 +179,7 @@ class BundleStore:
                 raise StoreError(f"channel {channel!r} is at version {ptr.version}: nothing to roll back to")
             rec = self._existing(channel, ptr.version - 1, ptr.latest)
             return Pointer.serving(channel, rec, latest=ptr.latest, pinned=True)
-        return self._update(channel, change)
+        return self._update(channel, change, "rollback")
 
     def gc(self, keep: int, *, min_age: float = 3600.0, dry_run: bool = False,
            now: float | None = None) -> GcReport:
@@ -231,7 +257,7 @@ class BundleStore:
             attempt += 1
             _backoff(attempt)
 
-    def _update(self, channel: str, change: Callable[[Pointer], Pointer]) -> Pointer:
+    def _update(self, channel: str, change: Callable[[Pointer], Pointer], action: str) -> Pointer:
         check_channel(channel)
         for attempt in range(MAX_ATTEMPTS):
             ptr, etag = self._settle(channel)
@@ -240,6 +266,8 @@ class BundleStore:
                 raise ChannelNotFound(channel, self.url, self.channels())
             new = change(ptr)
             if self._cas(channel, new, etag):
+                self._log_event(channel, Event(action=action, version=new.version, from_version=ptr.version,
+                                               at=utc_now(), by=_actor()))
                 return new
             _backoff(attempt)
         raise StoreError(f"gave up updating {channel!r} after {MAX_ATTEMPTS} conflicts")
@@ -261,6 +289,14 @@ def _applied(channel: str, ptr: Pointer | None, rec: Record) -> Pointer:
         # recorded but the pin holds.
         return ptr.with_latest(rec.version)
     return Pointer.serving(channel, rec, latest=rec.version, pinned=False)
+
+
+def _actor() -> str:
+    """Who is changing the channel, for the audit trail: the CI actor, else the login."""
+    for var in ("SAFEFLAGS_ACTOR", "GITHUB_ACTOR", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return ""
 
 
 def _backoff(attempt: int) -> None:

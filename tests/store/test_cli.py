@@ -42,6 +42,9 @@ def test_publish_pin_rollback_unpin_gc(store_url: str, bundles: list[Path]) -> N
     assert "version 3" in sf("unpin", *s)[1]
     code, out, _ = sf("history", *s, "--json")
     assert [r["version"] for r in json.loads(out)["history"]] == [1, 2, 3]
+    assert [(e["action"], e["from_version"], e["version"]) for e in json.loads(out)["events"]] == [
+        ("rollback", 2, 1), ("pin", 3, 2), ("unpin", 2, 3)]
+    assert "rollback  2 -> 1" in sf("history", *s)[1]
     code, out, _ = sf("channels", "--store", store_url)
     assert code == 0 and out.splitlines()[1].split()[:3] == ["prod", "3", "3"]
     code, out, _ = sf("gc", "--store", store_url, "--keep", 1, "--min-age", 0)
