@@ -2,8 +2,8 @@
 
     GET /channels/<name>.json        the pointer; ETag, If-None-Match -> 304
     GET /bundles/sha256-<hex>.pb     bundle bytes; immutable, cacheable for a year
-    GET /history/<name>/<v>.json     a history record
-    GET /channels/  /history/<name>/ listings (JSON) for read-only tools
+    GET /history/<name>/<v>.json     a history record (and /events/<name>/... audit entries)
+    GET /channels/  /history/<name>/ listings (JSON) for read-only tools (and /events/<name>/)
     GET /events?channel=NAME...      Server-Sent Events: `event: channel` on every move
     GET /healthz
 
@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._events(urllib.parse.parse_qs(url.query).get("channel", []))
             if path == "/healthz":
                 return self._send(200, b"ok\n", "text/plain")
-            if path.endswith("/") and path.startswith(("/channels/", "/history/", "/bundles/")):
+            if path.endswith("/") and path.startswith(("/channels/", "/history/", "/bundles/", "/events/")):
                 return self._listing(path[1:])
             parts = path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "channels" and parts[1].endswith(".json"):
@@ -202,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(404, b"no such bundle\n", "text/plain")
                 return self._send(200, data, "application/octet-stream", etag=f'"{digest}"',
                                   cache="public, max-age=31536000, immutable")
-            if len(parts) == 3 and parts[0] == "history" and CHANNEL_RE.match(parts[1]):
+            if len(parts) == 3 and parts[0] in ("history", "events") and CHANNEL_RE.match(parts[1]):
                 obj = self.app.store.backend.get("/".join(parts))
                 if obj is not None:
                     return self._send(200, obj.data, "application/json", cache="public, max-age=31536000")

@@ -93,3 +93,6 @@ def test_server_serves_etags_and_listings(pub: Publisher, server: FlagServer) ->
     assert resp.status == 404
     assert open_store(server.url).channels() == ["prod"]
     assert [r.version for r in open_store(server.url).history("prod")] == [1]
+    pub.publish(2)
+    pub.store.rollback("prod")
+    assert [e.action for e in open_store(server.url).events("prod")] == ["rollback"]
