@@ -193,3 +193,16 @@ def test_start_delivery_on_a_plain_sdk_client(pub: Publisher) -> None:
         wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
     finally:
         delivery.close()
+
+
+def test_a_corrupt_pointer_is_a_fault(pub: Publisher) -> None:
+    from safeflags.store.layout import pointer_key
+
+    pub.publish(1)
+    good = pub.store.backend.get(pointer_key("prod")).data  # type: ignore[union-attr]
+    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+        pub.store.backend.put(pointer_key("prod"), good[: len(good) // 2])  # a torn write elsewhere
+        wait_until(lambda: "corrupt_pointer" in client.delivery_status().faults, what="fault")  # type: ignore[union-attr]
+        assert client.get_int("t.n", 0) == 1
+        pub.store.backend.put(pointer_key("prod"), good)
+        wait_until(lambda: client.delivery_status().healthy, what="recovery")  # type: ignore[union-attr]
