@@ -30,9 +30,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None,
-        code_root: Path | None, sarif: Path | None, jobs: int | None) -> int:
+        code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool = False) -> int:
     pull_request = load_event(event) if event is not None else PullRequest()
-    outcome = validate(Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None, jobs=jobs))
+    outcome = validate(Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None, jobs=jobs,
+                               all_findings=all_findings))
     prefix = checkout_prefix(repo) if fmt in ("sarif", "github") or sarif else ""
     text = REPORTERS[fmt](repo, prefix).render(outcome)
     if output is not None:
@@ -65,9 +66,12 @@ def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a SARIF 2.1.0 report to FILE (for code scanning), whatever --format says.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Evaluator processes [default: CPU count].")
+@click.option("--all-findings", is_flag=True,
+              help="With --base, also report findings on flags the change does not touch (by default only what it "
+                   "introduces: its flags, their dependents, config findings and compile errors).")
 @exits
 def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None,
-            code_root: Path | None, sarif: Path | None, jobs: int | None) -> int:
+            code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool) -> int:
     """Validate the flag repository; with --base, validate a pull request.
 
     Compiles exactly as `compile` does, then runs every validator (built-in,
@@ -79,4 +83,4 @@ def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: 
     2 on a usage or internal error (a validator that fails to load or
     raises is named).
     """
-    return run(repo, base, fmt, output, event, code_root, sarif, jobs)
+    return run(repo, base, fmt, output, event, code_root, sarif, jobs, all_findings)

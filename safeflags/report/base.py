@@ -62,4 +62,6 @@ def summary_line(outcome: Outcome) -> str:
     scope = plural(len(ctx.head.specs) + len({e.file for e in ctx.head.errors}), "flag")
     if outcome.base_ref is not None:
         scope += f", {len(outcome.changes)} changed against {outcome.base_ref}"
+    if outcome.hidden:
+        scope += f"; {plural(outcome.hidden, 'finding')} on flags the change does not touch not shown (--all-findings)"
     return f"safeflags: {', '.join(parts)} in {scope} ({outcome.seconds:.1f} s)"

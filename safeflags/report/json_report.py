@@ -51,6 +51,7 @@ class JsonReporter(Reporter):
                 "suppressed": sum(len(s.silenced) for s in outcome.suppressions),
                 "flags": len(ctx.head.specs), "changes": len(outcome.changes), "failed": outcome.failed,
                 "seconds": round(outcome.seconds, 3),
+                "hidden": outcome.hidden, "scope": "all" if outcome.context.scope is None else "change",
             },
             "findings": [finding_dict(f, names, self.path(f.file)) for f in outcome.findings],
             "suppressions": [

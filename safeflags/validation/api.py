@@ -79,7 +79,8 @@ class FlagValidator(Validator):
     """Checks each compiled flag of the head on its own."""
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        for key in sorted(ctx.head.specs):
+        keys = ctx.head.specs.keys() if ctx.scope is None else ctx.scope & ctx.head.specs.keys()
+        for key in sorted(keys):
             yield from self.check_flag(ctx.head.specs[key], ctx)
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterable[Finding]:
@@ -144,6 +145,11 @@ class Context:
     pull_request: PullRequest = field(default_factory=PullRequest)
     code_root: Path | None = None
     today: date = field(default_factory=date.today)
+    # Base flag files not written to the base's tree: the same bytes as the head's.
+    base_shared: frozenset[str] = frozenset()
+    # The flags whose findings count (pull-request mode: the changed flags and
+    # their dependents); None for every flag. Per-flag checks run only on these.
+    scope: frozenset[str] | None = None
     _locators: dict[tuple[str, bool], Locator] = field(default_factory=dict, repr=False)
     _exposures: dict[str, Exposure] = field(default_factory=dict, repr=False)
 
@@ -167,7 +173,7 @@ class Context:
         """The source of a flag file (head, or base revision) for locating lines."""
         cached = self._locators.get((file, base))
         if cached is None:
-            result = self.base if base else self.head
+            result = self.base if base and file not in self.base_shared else self.head
             if result is None:
                 return None
             try:

@@ -41,6 +41,37 @@ def pair(base: CompileResult, head: CompileResult) -> list[Change]:
             changes.append(Change(key, "added", None, after))
         elif after is None:
             changes.append(Change(key, "removed", before, None))
-        elif semantic(before) != semantic(after):
+        elif before is not after and semantic(before) != semantic(after):  # shared: the same object
             changes.append(Change(key, "modified", before, after))
     return changes
+
+
+def references(spec: spec_pb2.FlagSpec) -> set[str]:
+    """The flags whose values `spec`'s evaluation reads: prerequisites and
+    flag conditions (in overrides and rollout scopes)."""
+    out = {p.flag for p in spec.prerequisites}
+    stack = [o.when for o in spec.overrides]
+    stack += [st.scope for st in spec.rollout.stages if st.HasField("scope")]
+    while stack:
+        c = stack.pop()
+        if c.op == spec_pb2.Condition.OP_FLAG:
+            out.add(c.flag)
+        stack.extend(c.of)
+    return out
+
+
+def affected(head: CompileResult, changes: list[Change]) -> frozenset[str]:
+    """The changed flags and every head flag whose evaluation depends on one
+    of them, through any chain of prerequisites and flag conditions."""
+    readers: dict[str, list[str]] = {}
+    for key, spec in head.specs.items():
+        for ref in references(spec):
+            readers.setdefault(ref, []).append(key)
+    seen = {c.key for c in changes}
+    todo = list(seen)
+    while todo:
+        for reader in readers.get(todo.pop(), ()):
+            if reader not in seen:
+                seen.add(reader)
+                todo.append(reader)
+    return frozenset(seen)

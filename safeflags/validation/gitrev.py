@@ -3,14 +3,17 @@
 The base of a pull request is read from the object database, never from the
 work tree (which holds the head, possibly dirty), with git plumbing only:
 `git archive` streams the tree, `tarfile` unpacks it with the `data` filter
-(no absolute paths, no links out of the directory).
+(no absolute paths, no links out of the directory). For a pull request's
+base only what differs from the head needs compiling: `changed_paths` lists
+it (one `git diff --raw`), and `export` can leave the flag files out but
+the few it is given (`git cat-file --batch`).
 """
 from __future__ import annotations
 
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +32,34 @@ class Revision:
     root: Path  # the exported flag repository (same sub-directory as the head's)
 
 
-def _git(cwd: Path, *args: str) -> str:
+def _git_bytes(cwd: Path, *args: str) -> bytes:
     try:
-        proc = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False)
+        proc = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False)
     except OSError as exc:
         raise RevisionError(f"cannot run git: {exc}") from None
     if proc.returncode != 0:
-        raise RevisionError(f"git {' '.join(args)}: {proc.stderr.strip() or 'failed'}")
-    return proc.stdout.strip()
+        raise RevisionError(f"git {' '.join(args)}: {proc.stderr.decode(errors='replace').strip() or 'failed'}")
+    return proc.stdout
 
 
-@contextmanager
-def exported(repo: Path, ref: str) -> Iterator[Revision]:
-    """Export the merge base of `ref` and HEAD, so commits that landed on the
-    base branch after the pull request forked are not read as its changes."""
+def _git(cwd: Path, *args: str) -> str:
+    return _git_bytes(cwd, *args).decode().strip()
+
+
+@dataclass(frozen=True)
+class Base:
+    """Where the base revision lives: the checkout's top, the flag
+    repository's prefix in it, and the merge base commit."""
+
+    ref: str
+    top: str
+    prefix: str
+    commit: str
+
+
+def resolve(repo: Path, ref: str) -> Base:
+    """The merge base of `ref` and HEAD, so commits that landed on the base
+    branch after the pull request forked are not read as its changes."""
     if not ref or ref.startswith("-"):
         raise RevisionError(f"not a revision: {ref!r}")
     try:
@@ -57,23 +74,94 @@ def exported(repo: Path, ref: str) -> Iterator[Revision]:
         base = _git(repo, "merge-base", commit, head)
     except RevisionError:
         base = commit  # unrelated histories: compare with the ref itself
+    return Base(ref, top, prefix, base)
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A path that differs between the base commit and the work tree."""
+
+    status: str  # A, D, M, T (type change)
+    link: bool  # a symbolic link on either side
+
+
+def changed_paths(repo: Path, base: Base, untracked_in: list[str]) -> dict[str, Changed]:
+    """Repository-relative paths that differ between the base commit and the
+    work tree (committed, staged and unstaged changes alike), plus untracked
+    files (ignored ones too: the compiler reads every file) under
+    `untracked_in`."""
+    out: dict[str, Changed] = {}
+    raw = _git_bytes(repo, "diff", "--raw", "-z", "--no-renames", "--relative", base.commit, "--")
+    fields = raw.split(b"\0")
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        if not meta.startswith(b":"):
+            continue
+        src_mode, dst_mode, _, _, status = meta[1:].decode().split(" ")[:5]
+        out[path.decode()] = Changed(status[:1], "120000" in (src_mode, dst_mode))
+    if untracked_in:
+        for path in _git_bytes(repo, "ls-files", "--others", "-z", "--", *untracked_in).split(b"\0"):
+            if path:
+                out.setdefault(path.decode(), Changed("A", False))
+    return out
+
+
+def flag_files(base: Base, flags_dir: str) -> list[str]:
+    """The base revision's flag files (`<flags_dir>/**/*.jsonnet`), repository-relative."""
+    names = _git_bytes(Path(base.top), "ls-tree", "-r", "-z", "--name-only", base.commit, "--",
+                       base.prefix + flags_dir + "/").split(b"\0")
+    cut = len(base.prefix)
+    return sorted(n.decode()[cut:] for n in names if n.endswith(b".jsonnet"))
+
+
+def export(base: Base, dest: Path, flags_dir: str | None = None, flags: Sequence[str] = ()) -> Path:
+    """Write the base tree into `dest` from git objects; returns the flag
+    repository's directory in it. With `flags_dir`, the flag files under it
+    are left out except `flags` (repository-relative), read in one
+    `git cat-file --batch`."""
+    args = ["git", "-C", base.top, "archive", "--format=tar", base.commit, "--", base.prefix or "."]
+    if flags_dir is not None:
+        args.append(f":(exclude,glob){base.prefix}{flags_dir}/**/*.jsonnet")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            tar.extractall(dest, filter="data")
+    except tarfile.TarError as exc:
+        raise RevisionError(f"cannot export {base.ref}: {exc}") from None
+    finally:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        code = proc.wait()
+    if code != 0:
+        raise RevisionError(f"git archive {base.commit}: {err.strip()}")
+    root = dest / base.prefix
+    root.mkdir(parents=True, exist_ok=True)
+    if flags:
+        _write_blobs(base, root, flags)
+    return root
+
+
+def _write_blobs(base: Base, root: Path, paths: Sequence[str]) -> None:
+    request = "".join(f"{base.commit}:{base.prefix}{p}\n" for p in paths).encode()
+    proc = subprocess.run(["git", "-C", base.top, "cat-file", "--batch"], input=request, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RevisionError(f"git cat-file {base.commit}: {proc.stderr.decode(errors='replace').strip()}")
+    out, pos = proc.stdout, 0
+    for rel in paths:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split(b" ")
+        pos = end + 1
+        if header[-1] == b"missing" or len(header) != 3:
+            raise RevisionError(f"{rel} is not in {base.commit}")
+        size = int(header[2])
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(out[pos:pos + size])
+        pos += size + 1  # the blob and its newline
+
+
+@contextmanager
+def exported(repo: Path, ref: str) -> Iterator[Revision]:
+    """The whole tree of the merge base of `ref` and HEAD, from git objects."""
+    base = resolve(repo, ref)
     with tempfile.TemporaryDirectory(prefix="safeflags-base-") as tmp:
-        # From the top: a pathspec given inside a sub-directory is relative to it.
-        args = ["git", "-C", top, "archive", "--format=tar", base]
-        if prefix:
-            args += ["--", prefix]
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                tar.extractall(tmp, filter="data")
-        except tarfile.TarError as exc:
-            raise RevisionError(f"cannot export {ref}: {exc}") from None
-        finally:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            code = proc.wait()
-        if code != 0:
-            raise RevisionError(f"git archive {base}: {err.strip()}")
-        root = Path(tmp) / prefix
-        root.mkdir(parents=True, exist_ok=True)
-        yield Revision(ref, base, root)
+        yield Revision(ref, base.commit, export(base, Path(tmp)))

@@ -32,6 +32,7 @@ class Outcome:
     seconds: float = 0.0
     base_ref: str | None = None
     base_commit: str | None = None
+    hidden: int = 0  # findings on flags outside the context's scope (pre-existing, not shown)
 
     @property
     def changes(self) -> list[Change]:
@@ -72,6 +73,13 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
             raw.append(f)
     silenced: dict[tuple[str, str], list[Finding]] = {}
     declared = _suppressions(ctx)
+    if ctx.scope is not None:
+        # Findings tied to no flag (config, checks changed) and compile errors
+        # (the bundle would not build) always count.
+        fixed = {v.code for v in validators if not v.configurable}
+        kept = [f for f in raw if f.flag is None or f.flag in ctx.scope or f.code in fixed]
+        out.hidden = len(raw) - len(kept)
+        raw = kept
     for f in raw:
         if f.flag is not None and (f.flag, f.code) in declared:
             silenced.setdefault((f.flag, f.code), []).append(f)
@@ -90,6 +98,8 @@ def _suppressions(ctx: Context) -> dict[tuple[str, str], tuple[str, str]]:
     specs = {c.key: c.spec for c in ctx.changes if c.kind == "removed"}
     specs.update(ctx.head.specs)
     for key, spec in specs.items():
+        if ctx.scope is not None and key not in ctx.scope:
+            continue
         for s in spec.suppressions:
             out[(key, s.code)] = (s.reason, spec.location.file)
     return out

@@ -8,18 +8,17 @@ change to it, or to local validator code, is reported by SF308.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from safeflags.compiler import CompileResult, compile_repo
-from safeflags.errors import SafeflagsError
 from safeflags.source.cache import default_dir
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
-from safeflags.validation.changes import pair
-from safeflags.validation.gitrev import exported
+from safeflags.validation.changes import affected, pair
+from safeflags.validation.basecompile import compile_base
+from safeflags.validation.gitrev import resolve
 from safeflags.validation.runner import Outcome, run
 from safeflags.validation.settings import parse_settings, resolve_rules
 
@@ -32,6 +31,8 @@ class Options:
     code_root: Path | None = None
     today: date | None = None
     jobs: int | None = None
+    # Pull-request mode: also report findings on flags the change did not touch.
+    all_findings: bool = False
 
 
 def judge(ctx: Context, judge_result: CompileResult) -> Outcome:
@@ -53,22 +54,19 @@ def validate(opts: Options) -> Outcome:
         ctx = Context(head, None, [], opts.pull_request, code_root, today)
         outcome = judge(ctx, head)
     else:
-        with exported(repo, opts.base) as rev:
-            # Both compiles mostly wait on evaluator processes: overlap them.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                head_job = pool.submit(compile_repo, repo, jobs=opts.jobs)
-                # The cache is content-addressed: the base shares the head's, so
-                # flags the pull request did not touch are not evaluated twice.
-                base_job = pool.submit(compile_repo, rev.root, revision=rev.commit, jobs=opts.jobs,
-                                       cache_dir=default_dir(repo))
-                head = head_job.result()
-                try:
-                    base = base_job.result()
-                except SafeflagsError as exc:
-                    raise SafeflagsError(f"the base revision {opts.base} ({rev.commit[:12]}) does not load: {exc}") from exc
+        rev = resolve(repo, opts.base)
+        head = compile_repo(repo, jobs=opts.jobs)
+        # The base takes the head's results for the flags the pull request
+        # left alone and compiles the rest, sharing the head's cache.
+        with compile_base(repo, rev, head, jobs=opts.jobs, cache_dir=default_dir(repo)) as bc:
             parse_settings(head.config)  # the head's own section must be valid too
-            ctx = Context(head, base, pair(base, head), opts.pull_request, code_root, today)
-            outcome = judge(ctx, base)
-            outcome.base_ref, outcome.base_commit = opts.base, rev.commit
+            changes = pair(bc.result, head)
+            # What the change introduces: its flags and their dependents; every
+            # flag when safeflags.yaml changed (the catalog and owners judge all).
+            scope = None if opts.all_findings or head.config.text != bc.result.config.text else affected(head, changes)
+            ctx = Context(head, bc.result, changes, opts.pull_request, code_root, today,
+                          base_shared=bc.shared, scope=scope)
+            outcome = judge(ctx, bc.result)
+        outcome.base_ref, outcome.base_commit = opts.base, rev.commit
     outcome.seconds = time.perf_counter() - started
     return outcome
