@@ -10,9 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from safeflags.delivery import Client  # the SDK client; with store=/channel= it also keeps itself current
 from safeflags.errors import BundleError, SafeflagsError
 from safeflags.sdk import (
-    Client,
     ClientStatus,
     ErrorCode,
     EvaluationDetails,

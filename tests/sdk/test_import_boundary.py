@@ -16,11 +16,14 @@ SDK_FILES = sorted((ROOT / "safeflags" / "sdk").glob("*.py")) + [
     ROOT / "safeflags" / name for name in ("__init__.py", "bucketing.py", "semver.py", "timestamps.py", "errors.py")
 ]
 ALLOWED_THIRD_PARTY = {"google", "mmh3"}
+# The delivery client and the store readers are part of the SDK (standard
+# library only; boto3 and cryptography load only when an s3:// store or a
+# signing key is configured).
 ALLOWED_SAFEFLAGS = ("safeflags.sdk", "safeflags.v1", "safeflags.errors", "safeflags.bucketing",
-                     "safeflags.semver", "safeflags.timestamps")
+                     "safeflags.semver", "safeflags.timestamps", "safeflags.delivery", "safeflags.store")
 BLOCKED = ["_gojsonnet", "gojsonnet", "git", "pydantic", "click", "yaml", "jsonschema", "boto3",
            "safeflags.cli", "safeflags.compiler", "safeflags.source", "safeflags.model", "safeflags.lower",
-           "safeflags.pack", "safeflags.store", "safeflags.validation", "safeflags.report"]
+           "safeflags.pack", "safeflags.validation", "safeflags.report", "cryptography"]
 
 
 def imported_modules(path: Path) -> set[str]:
