@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safeflags.compiler import CompileResult, compile_repo
-from safeflags.config import CONFIG_FILE
+from safeflags.config import CONFIG_FILE, load_config
 from safeflags.errors import SafeflagsError
 from safeflags.validation.gitrev import Base, Changed, changed_paths, export, flag_files
 
@@ -46,29 +46,45 @@ def reusable(head: CompileResult, base_files: list[str], changed: dict[str, Chan
     appeared = {posixpath.basename(p) for p, c in changed.items() if c.status in ("A", "D", "T")}
     compiled = {rel for key, rel in head.files.items() if key in head.specs}  # same config: same keys
     ok = set()
+    stale: dict[tuple[str, ...], bool] = {}  # by import list: most flags share a few
     for rel in base_files:
         if rel in changed or rel not in compiled:
             continue
         imports = head.imports.get(rel, ())
-        if any(i in changed or posixpath.basename(i) in appeared for i in imports):
-            continue
-        ok.add(rel)
+        bad = stale.get(imports)
+        if bad is None:
+            bad = stale[imports] = any(i in changed or posixpath.basename(i) in appeared for i in imports)
+        if not bad:
+            ok.add(rel)
     return ok
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What git says, before the head is compiled (the two overlap)."""
+
+    flags_dir: str
+    changed: dict[str, Changed]  # base commit vs the work tree
+    files: list[str]  # the base's flag files
+
+
+def scan(repo: Path, base: Base) -> Scan:
+    model = load_config(repo).model
+    return Scan(model.flags_dir, changed_paths(repo, base, [model.flags_dir, model.templates_dir]),
+                flag_files(base, model.flags_dir))
+
+
 @contextmanager
-def compile_base(repo: Path, base: Base, head: CompileResult, *, jobs: int | None,
+def compile_base(repo: Path, base: Base, head: CompileResult, found: Scan, *, jobs: int | None,
                  cache_dir: Path | None) -> Iterator[BaseCompile]:
     """The base's CompileResult; its config root (a temporary directory)
     lives as long as the context. `cache_dir` is the head's compile cache."""
-    model = head.config.model
-    changed = changed_paths(repo, base, [model.flags_dir, model.templates_dir])
-    files = flag_files(base, model.flags_dir)
-    shared = reusable(head, files, changed)
+    changed, files = found.changed, found.files
+    shared = reusable(head, files, changed) if found.flags_dir == head.config.model.flags_dir else None
     with tempfile.TemporaryDirectory(prefix="safeflags-base-") as tmp:
         if shared is not None:
             todo = [f for f in files if f not in shared]
-            root = export(base, Path(tmp) / "partial", model.flags_dir, todo)
+            root = export(base, Path(tmp) / "partial", found.flags_dir, todo)
             part = _compile(root, base, jobs, cache_dir)
             if not part.errors:
                 yield BaseCompile(base.commit, _merge(part, head, files, shared), frozenset(shared), len(todo))

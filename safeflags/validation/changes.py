@@ -63,15 +63,15 @@ def references(spec: spec_pb2.FlagSpec) -> set[str]:
 def affected(head: CompileResult, changes: list[Change]) -> frozenset[str]:
     """The changed flags and every head flag whose evaluation depends on one
     of them, through any chain of prerequisites and flag conditions."""
-    readers: dict[str, list[str]] = {}
-    for key, spec in head.specs.items():
-        for ref in references(spec):
-            readers.setdefault(ref, []).append(key)
     seen = {c.key for c in changes}
-    todo = list(seen)
-    while todo:
-        for reader in readers.get(todo.pop(), ()):
-            if reader not in seen:
-                seen.add(reader)
-                todo.append(reader)
+    frontier = set(seen)
+    # A reader's bytes hold the key it reads: a substring test (in C) skips
+    # nearly every flag before its conditions are walked.
+    blobs = {key: spec.SerializeToString() for key, spec in head.specs.items()} if frontier else {}
+    while frontier:
+        needles = [k.encode() for k in frontier]
+        found = {key for key, blob in blobs.items()
+                 if key not in seen and any(n in blob for n in needles) and references(head.specs[key]) & frontier}
+        seen |= found
+        frontier = found
     return frozenset(seen)

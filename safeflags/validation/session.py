@@ -8,6 +8,7 @@ change to it, or to local validator code, is reported by SF308.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ from safeflags.source.cache import default_dir
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
 from safeflags.validation.changes import affected, pair
-from safeflags.validation.basecompile import compile_base
+from safeflags.validation.basecompile import compile_base, scan
 from safeflags.validation.gitrev import resolve
 from safeflags.validation.runner import Outcome, run
 from safeflags.validation.settings import parse_settings, resolve_rules
@@ -55,10 +56,13 @@ def validate(opts: Options) -> Outcome:
         outcome = judge(ctx, head)
     else:
         rev = resolve(repo, opts.base)
-        head = compile_repo(repo, jobs=opts.jobs)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            found = pool.submit(scan, repo, rev)  # git's answers, while the head compiles
+            head = compile_repo(repo, jobs=opts.jobs)
+            diff = found.result()
         # The base takes the head's results for the flags the pull request
         # left alone and compiles the rest, sharing the head's cache.
-        with compile_base(repo, rev, head, jobs=opts.jobs, cache_dir=default_dir(repo)) as bc:
+        with compile_base(repo, rev, head, diff, jobs=opts.jobs, cache_dir=default_dir(repo)) as bc:
             parse_settings(head.config)  # the head's own section must be valid too
             changes = pair(bc.result, head)
             # What the change introduces: its flags and their dependents; every

@@ -18,7 +18,7 @@ import pytest
 from safeflags.compiler import CompileResult, compile_repo
 from safeflags.source.cache import default_dir
 from safeflags.validation.api import Change, Context
-from safeflags.validation.basecompile import BaseCompile, compile_base
+from safeflags.validation.basecompile import BaseCompile, compile_base, scan
 from safeflags.validation.changes import pair, semantic
 from safeflags.validation.gitrev import exported, resolve
 from safeflags.validation.session import Options, judge, validate
@@ -88,7 +88,8 @@ def write(repo: Path, rel: str, text: str, *, commit: bool = True) -> None:
 
 def both(repo: Path) -> Iterator[tuple[BaseCompile, CompileResult, CompileResult]]:
     head = compile_repo(repo)
-    with compile_base(repo, resolve(repo, "main"), head, jobs=1, cache_dir=default_dir(repo)) as partial:
+    base = resolve(repo, "main")
+    with compile_base(repo, base, head, scan(repo, base), jobs=1, cache_dir=default_dir(repo)) as partial:
         with exported(repo, "main") as rev:
             full = compile_repo(rev.root, revision=rev.commit, cache=False)
             yield partial, full, head
