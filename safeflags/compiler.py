@@ -6,6 +6,7 @@ so what passes validation is exactly what ships.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -51,9 +52,28 @@ class CompileResult:
 
 
 def discover(config: RepoConfig) -> list[str]:
-    """Every flag file, repository-relative, sorted."""
-    root = config.root
-    return sorted(p.relative_to(root).as_posix() for p in config.flags_dir.rglob("*.jsonnet") if p.is_file())
+    """Every flag file, repository-relative, sorted: what
+    `flags_dir.rglob("*.jsonnet")` finds that is a file, by os.scandir."""
+    base = config.flags_dir.relative_to(config.root).as_posix()
+    found: list[str] = []
+
+    def walk(directory: str, rel: str) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except PermissionError:
+            return
+        except FileNotFoundError:
+            return
+        for e in entries:
+            path = rel + e.name if rel else e.name
+            if e.name.endswith(".jsonnet") and e.is_file():
+                found.append(path)
+            if e.is_dir() and not e.is_symlink():
+                walk(e.path, path + "/")
+
+    walk(str(config.flags_dir), "" if base == "." else base + "/")
+    return sorted(found)
 
 
 def source_revision(root: Path) -> str:
@@ -111,17 +131,16 @@ def compile_repo(
     parser = FlagParser(config)
     store = _open_cache(config, settings, cache_dir) if cache else None
     outcomes: dict[str, _Outcome] = {}
-    sources: dict[str, bytes] = {}
+    hashes: dict[str, bytes] = {}  # rel -> sha256 of the source, for the cache
     todo: list[str] = []
+    root = str(config.root)
     for rel in keyed:
         entry = None
         if store is not None:
-            try:
-                sources[rel] = (config.root / rel).read_bytes()
-            except OSError:
-                pass  # the evaluator reports it, located
-            else:
-                entry = store.lookup(rel, sources[rel])
+            sha = store.source_hash(rel, os.path.join(root, rel))
+            if sha is not None:  # else the evaluator reports it, located
+                hashes[rel] = sha
+                entry = store.lookup(rel, sha)
         if entry is None:
             todo.append(rel)
         elif entry.parse_key == store.parse_key:  # type: ignore[union-attr]
@@ -129,7 +148,7 @@ def compile_repo(
             outcomes[rel] = _Outcome(entry.imports, [], spec, bundle_pb2.CompiledFlag.FromString(entry.compiled))
         else:  # same Jsonnet output, but the config or the compiler changed
             outcomes[rel] = parser.outcome(rel, keyed[rel], entry.json_text, entry.imports)
-            _store(store, rel, sources[rel], entry, outcomes[rel])  # type: ignore[arg-type]
+            _store(store, rel, hashes[rel], entry, outcomes[rel])  # type: ignore[arg-type]
     result.cached = len(keyed) - len(todo)
     if len(todo) >= PARSE_IN_WORKERS_FROM:
         settings = replace(settings, parse_config=digest(config.text))
@@ -141,8 +160,10 @@ def compile_repo(
             outcomes[res.path] = _Outcome.from_worker(res)
         else:
             outcomes[res.path] = parser.outcome(res.path, keyed[res.path], res.json_text or "null", res.imports)
-        if store is not None and res.path in sources:
-            _store(store, res.path, sources[res.path], Entry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
+        if store is not None and res.path in hashes:
+            _store(store, res.path, hashes[res.path], Entry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
+    if store is not None:
+        store.save()
     compiled: list[bundle_pb2.CompiledFlag] = []
     for rel, key in keyed.items():  # in path order, whichever finished first
         out = outcomes[rel]
@@ -167,12 +188,14 @@ class _Outcome:
     errors: list[SourceError]
     spec: spec_pb2.FlagSpec | None = None
     compiled: bundle_pb2.CompiledFlag | None = None  # optimised
+    raw: tuple[bytes, bytes] = (b"", b"")  # both serialized, when they came that way
 
     @classmethod
     def from_worker(cls, res: EvalResult) -> _Outcome:
         if not res.spec:
             return cls(res.imports, list(res.problems))
-        return cls(res.imports, [], spec_pb2.FlagSpec.FromString(res.spec), bundle_pb2.CompiledFlag.FromString(res.compiled))
+        return cls(res.imports, [], spec_pb2.FlagSpec.FromString(res.spec), bundle_pb2.CompiledFlag.FromString(res.compiled),
+                   (res.spec, res.compiled))
 
 
 class FlagParser:
@@ -227,13 +250,13 @@ def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | No
     return CompileCache(cache_dir or default_dir(config.root), importer, evaluation, parsing)
 
 
-def _store(store: CompileCache, rel: str, source: bytes, entry: Entry, out: _Outcome) -> None:
+def _store(store: CompileCache, rel: str, source_hash: bytes, entry: Entry, out: _Outcome) -> None:
     """Cache a flag that compiled; errors are recomputed (and stay exact)."""
     if out.spec is None or out.compiled is None:
         return
-    store.store(rel, source, replace(
-        entry, parse_key=store.parse_key, spec=out.spec.SerializeToString(deterministic=True),
-        compiled=out.compiled.SerializeToString(deterministic=True),
+    store.store(rel, source_hash, replace(
+        entry, parse_key=store.parse_key, spec=out.raw[0] or out.spec.SerializeToString(deterministic=True),
+        compiled=out.raw[1] or out.compiled.SerializeToString(deterministic=True),
     ))
 
 

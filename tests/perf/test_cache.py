@@ -3,6 +3,7 @@ without it, exact invalidation by imports, corrupt entries ignored, and
 concurrent compiles sharing one cache directory."""
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -94,21 +95,56 @@ def test_a_new_file_shadowing_an_import_is_seen(repo: FlagRepo) -> None:
     assert res.data == build(repo, cache=False).data
 
 
-def test_corrupt_entries_are_recomputed(repo: FlagRepo) -> None:
+def packs(repo: FlagRepo) -> list[Path]:
+    return sorted((repo.root / ".safeflags-cache" / "packs").glob("*.pack"))
+
+
+def test_corrupt_packs_are_recomputed(repo: FlagRepo) -> None:
     good = build(repo)
-    entries = [p for p in (repo.root / ".safeflags-cache").rglob("*") if p.is_file() and p.name != ".gitignore"]
-    assert len(entries) == len(good.specs)
-    for i, p in enumerate(entries):
-        raw = p.read_bytes()
-        if i % 3 == 0:
-            p.write_bytes(raw[: len(raw) // 2])  # truncated
-        elif i % 3 == 1:
-            p.write_bytes(raw[:-10] + bytes(b ^ 0x55 for b in raw[-10:]))  # flipped bits
-        else:
-            p.write_bytes(b"")  # empty
-    again = build(repo)
-    assert again.cached == 0 and again.data == good.data
+    [pack] = packs(repo)  # one file for the whole compile, not one per flag
+    raw = pack.read_bytes()
+    for broken in (raw[: len(raw) // 2], raw[:-10] + bytes(b ^ 0x55 for b in raw[-10:]), b""):
+        for p in packs(repo):
+            p.write_bytes(broken)
+        again = build(repo)
+        assert again.cached == 0 and again.data == good.data
     assert build(repo).cached == len(good.specs)  # rewritten
+
+
+def test_unchanged_files_are_not_read_again_and_changed_ones_are(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safeflags.source import cache
+
+    monkeypatch.setattr(cache, "_RACY_NS", 0)  # the files were written just now
+    total = len(build(repo).specs)
+    [pack] = packs(repo)
+    assert build(repo).cached == total and packs(repo) == [pack]  # nothing changed: nothing written
+    # Same size and modification time, new content: the inode's change time tells.
+    path = repo.root / "flags" / "billing" / "team_1.jsonnet"
+    before = path.stat()
+    path.write_text(path.read_text().replace("false", "true "))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    res = build(repo)
+    assert res.cached == total - 1 and res.data == build(repo, cache=False).data
+
+
+def test_a_racily_clean_file_is_hashed_again(repo: FlagRepo) -> None:
+    total = len(build(repo).specs)
+    path = repo.root / "flags" / "billing" / "team_1.jsonnet"
+    path.write_text(path.read_text().replace("false", "true "))
+    res = build(repo)  # written within the racy window: not recorded, so read each time
+    assert res.cached == total - 1
+    assert build(repo).cached == total and build(repo).data == build(repo, cache=False).data
+
+
+def test_old_packs_are_removed(repo: FlagRepo) -> None:
+    from safeflags.source import cache
+
+    for i in range(cache._PACKS + 3):
+        repo.write("billing.team_1", team_flag("billing").replace("false", "true" if i % 2 else "false") + f"// {i}\n",
+                   header=False)
+        build(repo)
+    assert 1 <= len(packs(repo)) <= cache._PACKS
+    assert build(repo).data == build(repo, cache=False).data
 
 
 def test_concurrent_compiles_share_one_cache(repo: FlagRepo) -> None:
