@@ -6,6 +6,8 @@ removal plus an addition, which is what it is for the services reading it.
 """
 from __future__ import annotations
 
+import re
+
 from safeflags.compiler import CompileResult
 from safeflags.model import key_for_path
 from safeflags.validation.api import Change
@@ -69,9 +71,9 @@ def affected(head: CompileResult, changes: list[Change]) -> frozenset[str]:
     # nearly every flag before its conditions are walked.
     blobs = {key: spec.SerializeToString() for key, spec in head.specs.items()} if frontier else {}
     while frontier:
-        needles = [k.encode() for k in frontier]
+        needle = re.compile(b"|".join(re.escape(k.encode()) for k in sorted(frontier)))
         found = {key for key, blob in blobs.items()
-                 if key not in seen and any(n in blob for n in needles) and references(head.specs[key]) & frontier}
+                 if needle.search(blob) and key not in seen and references(head.specs[key]) & frontier}
         seen |= found
         frontier = found
     return frozenset(seen)
