@@ -63,5 +63,5 @@ def summary_line(outcome: Outcome) -> str:
     if outcome.base_ref is not None:
         scope += f", {len(outcome.changes)} changed against {outcome.base_ref}"
     if outcome.hidden:
-        scope += f"; {plural(outcome.hidden, 'finding')} on flags the change does not touch not shown (--all-findings)"
+        scope += f"; {outcome.hidden} more on flags the change does not touch (--all-findings shows them)"
     return f"safeflags: {', '.join(parts)} in {scope} ({outcome.seconds:.1f} s)"

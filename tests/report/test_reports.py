@@ -2,6 +2,7 @@
 two stages, a finding with characters that need escaping, a suppression."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -113,3 +114,13 @@ def test_markdown_summary_shows_exposure_per_scope(outcome: Outcome) -> None:
     assert "| region: us-east-1, us-west-2, ap-south-1 | 5.0 % | 50.0 % | 45.0 % |" in md
     assert "| ❌ | SF301 | `flags/ns/ramp.jsonnet:3` |" in md
     assert "| `ns.ramp` | SF401 | 1 | Permanent on purpose, reviewed. |" in md
+
+
+def test_findings_outside_the_change_are_counted_in_the_summary(outcome: Outcome) -> None:
+    scoped = dataclasses.replace(outcome, context=dataclasses.replace(outcome.context, scope=frozenset({"ns.ramp"})), hidden=3)
+    text = REPORTERS["text"](scoped.context.head.config.root).render(scoped)
+    assert text.splitlines()[-1].endswith("1 changed against main; 3 more on flags the change does not touch "
+                                          "(--all-findings shows them) (1.2 s)")
+    summary = json.loads(REPORTERS["json"](Path(".")).render(scoped))["summary"]
+    assert (summary["hidden"], summary["scope"]) == (3, "change")
+    assert json.loads(REPORTERS["json"](Path(".")).render(outcome))["summary"]["scope"] == "all"
