@@ -32,44 +32,42 @@ def optimise(flag: bundle_pb2.CompiledFlag) -> bundle_pb2.CompiledFlag:
     return out
 
 
-def _walk(expr: bundle_pb2.Expr) -> Iterable[bundle_pb2.Expr]:
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        yield e
-        node = e.WhichOneof("node")
-        if node in ("all", "any"):
-            stack.extend(getattr(e, node).items)
-        elif node == "not":
-            stack.append(getattr(e, "not"))
+def _string_sets(flags: list[bundle_pb2.CompiledFlag]) -> list[tuple[bundle_pb2.InSet, list[str]]]:
+    """Every set-membership node holding string values, with those values."""
+    found = []
+    for flag in flags:
+        for rule in flag.rules:
+            stack = [rule.when]
+            while stack:
+                e = stack.pop()
+                node = e.WhichOneof("node")
+                if node == "in":
+                    inset = getattr(e, "in")
+                    strings = [v.string_value for v in inset.values if v.WhichOneof("kind") == "string_value"]
+                    if strings:
+                        found.append((inset, strings))
+                elif node == "all":
+                    stack.extend(e.all.items)
+                elif node == "any":
+                    stack.extend(e.any.items)
+                elif node == "not":
+                    stack.append(getattr(e, "not"))
+    return found
 
 
 def intern_strings(flags: list[bundle_pb2.CompiledFlag]) -> list[str]:
-    """Move string set members into one table; returns the table."""
-    members: set[str] = set()
-    for flag in flags:
-        for rule in flag.rules:
-            for e in _walk(rule.when):
-                if e.WhichOneof("node") == "in":
-                    members.update(v.string_value for v in getattr(e, "in").values if v.WhichOneof("kind") == "string_value")
-    table = sorted(members)
+    """Move string set members into one table; returns the table. One walk
+    over the trees: the nodes to rewrite are noted on the way."""
+    sets = _string_sets(flags)
+    table = sorted({s for _, strings in sets for s in strings})
     index = {s: i for i, s in enumerate(table)}
-    for flag in flags:
-        for rule in flag.rules:
-            for e in _walk(rule.when):
-                if e.WhichOneof("node") == "in":
-                    node = getattr(e, "in")
-                    keep: list[common_pb2.Value] = []
-                    ids: list[int] = list(node.strings)
-                    for v in node.values:
-                        if v.WhichOneof("kind") == "string_value":
-                            ids.append(index[v.string_value])
-                        else:
-                            keep.append(v)
-                    del node.values[:]
-                    node.values.extend(keep)
-                    del node.strings[:]
-                    node.strings.extend(sorted(set(ids)))
+    for node, strings in sets:
+        keep: list[common_pb2.Value] = [v for v in node.values if v.WhichOneof("kind") != "string_value"]
+        ids = sorted(set(list(node.strings) + [index[s] for s in strings]))
+        del node.values[:]
+        node.values.extend(keep)
+        del node.strings[:]
+        node.strings.extend(ids)
     return table
 
 
@@ -83,7 +81,8 @@ def pack(
 ) -> tuple[bundle_pb2.Bundle, bytes, str]:
     """The bundle, its bytes and its digest (`sha256-<hex>`). `optimised`:
     the flags come from `optimise` already (the compiler does it per flag,
-    in its workers, and caches the result)."""
+    in its workers, and caches the result); their string sets are then
+    interned in place."""
     ordered = sorted(flags if optimised else (optimise(f) for f in flags), key=lambda f: f.key)
     strings = intern_strings(ordered)
     bundle = bundle_pb2.Bundle(
