@@ -28,9 +28,10 @@ from safeflags.errors import SourceError
 from safeflags.source.cache import Call
 
 # Files per message: enough to amortise the pipe round trip and the engine's
-# per-VM start-up (the template library is parsed once per VM), few enough
-# that the workers stay evenly loaded.
-BATCH = 16
+# per-VM start-up (the template libraries are parsed once per VM: 64 files
+# evaluate ~15 % faster than 16), few enough that the workers stay evenly
+# loaded and that a failing batch is cheap to retry one file at a time.
+BATCH = 64
 
 
 @dataclass(frozen=True)
