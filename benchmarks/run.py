@@ -82,17 +82,33 @@ def compile_figures(repo: Path, bundle: Path) -> dict[str, Any]:
 
 
 def validate_figures(repo: Path) -> dict[str, Any]:
-    """`validate --base main` on a branch changing 20 flags (warm cache from the compiles above)."""
+    """`validate --base main` on a branch changing 20 flags (10 rollout stages raised by one, 10
+    overrides edited): warm (the head's cache from the compiles above) several times, then cold
+    (no cache at all)."""
     if not (Path(__file__).resolve().parents[1] / "safeflags" / "cli" / "validate_cmd.py").exists():
         return {}
     subprocess.run([*GIT, "-C", str(repo), "checkout", "-qb", "change"], check=True)
-    for p in sorted((repo / "flags").glob("*/*.jsonnet"))[-20:]:
-        p.write_text(p.read_text().replace("description: '", "description: 'Changed. ", 1))
+    raised = edited = 0
+    for p in sorted((repo / "flags").glob("*/*.jsonnet")):
+        text = p.read_text()
+        if raised < 10 and "sf.ramps.standard(unit='workspace_id', stage=1)" in text:
+            p.write_text(text.replace("stage=1)", "stage=2)", 1))
+            raised += 1
+        elif edited < 10 and ".serve(true)," in text:
+            p.write_text(text.replace(".serve(true),", ".serve(true).describe('Edited in review.'),", 1))
+            edited += 1
+        if raised + edited == 20:
+            break
     subprocess.run([*GIT, "-C", str(repo), "commit", "-qam", "20 flags"], check=True)
+    args = safeflags_cli("validate", "--repo", str(repo), "--base", "main")
     try:
-        dt, text = sh(safeflags_cli("validate", "--repo", str(repo), "--base", "main"))
-        (OUT / "validate.txt").write_text(text)
-        return {"validate_base_s": dt}
+        runs = [sh(args) for _ in range(5)]
+        (OUT / "validate.txt").write_text(runs[-1][1])
+        shutil.rmtree(repo / ".safeflags-cache", ignore_errors=True)
+        cold, _ = sh(args)
+        warm = sorted(dt for dt, _ in runs)
+        return {"validate_base_s": warm[len(warm) // 2], "validate_base_runs_s": warm, "validate_base_cold_s": cold,
+                "validate_base_summary": runs[-1][1].strip().splitlines()[-1]}
     except RuntimeError as exc:
         return {"validate_error": str(exc).strip().splitlines()[-1]}
     finally:
@@ -142,7 +158,9 @@ def table(fig: dict[str, Any]) -> str:
     if "validate_error" in c:
         rows.append(("validate --base, 20 flags changed", "n/a: " + c["validate_error"][:80], "≤ 3 s", ""))
     if "validate_base_s" in c:
-        rows.append(("validate --base, 20 flags changed", f"{c['validate_base_s']:.1f} s", "≤ 3 s", ok(c["validate_base_s"] <= 3)))
+        rows.append(("validate --base, 20 flags changed, warm (median of 5)", f"{c['validate_base_s']:.2f} s", "≤ 3 s",
+                     ok(c["validate_base_s"] <= 3)))
+        rows.append(("validate --base, 20 flags changed, cold (no cache)", f"{c['validate_base_cold_s']:.1f} s", "", ""))
     head = f"{c['flags']:,} flags, {ARGS.calls:,} timed calls per flag; " + ", ".join(f"{k}: {v}" for k, v in fig["machine"].items())
     lines = [head, "", "| " + " | ".join(rows[0]) + " |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
