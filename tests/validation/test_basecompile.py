@@ -166,6 +166,26 @@ def test_a_file_shadowing_an_import_recompiles_the_importers(repo: Path, directi
         assert [(c.key, c.kind) for c in same(partial, full, head)] == [("billing.alpha", "modified"), ("billing.beta", "modified")]
 
 
+def test_a_flag_broken_on_the_base_and_fixed_by_the_change(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"].replace("default: false", "default: 'no'"))
+    git(repo, "checkout", "-qB", "pr")
+    write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"])
+    for partial, full, head in both(repo):
+        assert partial.compiled == 1 and full.errors  # the partial compile's error is the whole base's
+        assert same(partial, full, head) == []  # broken on one side: no semantic change, the error is the finding
+
+
+def test_a_base_flag_importing_a_flag_file_left_out_compiles_the_whole_base(repo: Path) -> None:
+    git(repo, "checkout", "-q", "main")
+    write(repo, "flags/checkout/delta.jsonnet", "(import '../billing/beta.jsonnet') {\n  description: 'Delta, from beta.',\n}\n")
+    git(repo, "checkout", "-qB", "pr")
+    write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"])
+    for partial, full, head in both(repo):
+        assert partial.shared == frozenset()  # beta.jsonnet was not in the small tree: fell back
+        assert [(c.key, c.kind) for c in same(partial, full, head)] == [("checkout.delta", "modified")]
+
+
 def _codes_by_flag(repo: Path, **kw: bool) -> set[tuple[str, str | None]]:
     outcome = validate(Options(repo, "main", today=date(2029, 1, 1), jobs=1, **kw))
     return {(f.code, f.flag) for f in outcome.findings}
