@@ -4,7 +4,8 @@ A validator is a small class with a stable `code`, a `name`, a default
 `severity`, a docstring that is its documentation, and `check(ctx)` yielding
 `Finding`s. Three shapes cover nearly every rule:
 
-- `FlagValidator.check_flag(flag, ctx)`: once per compiled flag of the head;
+- `FlagValidator.check_flag(flag, ctx)`: once per compiled flag of the head (in
+  PR mode only the flags in scope: changed ones and their dependents);
 - `ChangeValidator.check_change(change, ctx)`: once per added, removed or
   modified flag (pull-request mode, `--base`);
 - `Validator.check(ctx)`: once per run, for whole-repository rules.
