@@ -133,11 +133,11 @@ def compile_repo(
     outcomes: dict[str, _Outcome] = {}
     hashes: dict[str, bytes] = {}  # rel -> sha256 of the source, for the cache
     todo: list[str] = []
-    root = str(config.root)
+    root_dir = str(config.root)
     for rel in keyed:
         entry = None
         if store is not None:
-            sha = store.source_hash(rel, os.path.join(root, rel))
+            sha = store.source_hash(rel, os.path.join(root_dir, rel))
             if sha is not None:  # else the evaluator reports it, located
                 hashes[rel] = sha
                 entry = store.lookup(rel, sha)

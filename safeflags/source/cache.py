@@ -193,7 +193,7 @@ def _pack_bytes(rows: list[tuple[bytes, Entry | tuple[_Pack, int]]], stats: dict
             tables["groups"].setdefault(group, len(tables["groups"])), *(len(p) for p in parts)))
         blobs.extend(parts)
     ordered = sorted(stats.items())
-    index = {name: list(table) for name, table in tables.items()}
+    index: dict[str, object] = {name: list(table) for name, table in tables.items()}
     index.update(entries=len(records), stats=len(ordered), stat_files="\n".join(rel for rel, _ in ordered))
     head = json.dumps(index, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     body = b"".join([struct.pack("<I", len(head)), head, *records, *(_STAT.pack(*row) for _, row in ordered), *blobs])

@@ -25,7 +25,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from safeflags.errors import SourceError
-from safeflags.source.cache import Call
+from safeflags.source.cache import Call, RecordingImporter
 
 # Files per message: enough to amortise the pipe round trip and the engine's
 # per-VM start-up (the template libraries are parsed once per VM: 64 files
@@ -64,7 +64,7 @@ class EvalResult:
 
 
 def _result_json(res: EvalResult) -> str:
-    data = {
+    data: dict[str, object] = {
         "path": res.path, "json_text": res.json_text, "imports": res.imports,
         "error": asdict(res.error) if res.error else None, "calls": res.calls,
     }
@@ -87,7 +87,6 @@ def _result_from_json(line: str) -> EvalResult:
 
 def worker_main() -> None:
     """The evaluator process: settings on the first line, then batches."""
-    from safeflags.source.cache import RecordingImporter
 
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything else printed (std.trace, warnings) goes to stderr
