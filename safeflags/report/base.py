@@ -3,6 +3,7 @@ validator docstrings, and the one-line summary."""
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -12,7 +13,7 @@ from safeflags.validation.finding import Severity
 from safeflags.validation.runner import Outcome
 
 
-class Reporter:
+class Reporter(ABC):
     """Renders an Outcome. `root` is the flag repository (for source lines);
     `prefix` is its path inside the checkout, prepended to file names where
     the consumer resolves them from the checkout root (SARIF, annotations)."""
@@ -23,8 +24,9 @@ class Reporter:
         self.root = root
         self.prefix = prefix
 
+    @abstractmethod
     def render(self, outcome: Outcome) -> str:
-        raise NotImplementedError
+        """The whole report as text."""
 
     def path(self, file: str) -> str:
         return self.prefix + file

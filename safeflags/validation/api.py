@@ -16,6 +16,7 @@ strictly and passes the result as `self.options`.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,7 +41,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Validator:
+class Validator(ABC):
     """Base of every validator. Subclasses set the class attributes below and
     override `check` (or use `FlagValidator` / `ChangeValidator`)."""
 
@@ -57,8 +58,9 @@ class Validator:
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()
 
+    @abstractmethod
     def check(self, ctx: Context) -> Iterable[Finding]:
-        raise NotImplementedError(f"{type(self).__name__} must implement check()")
+        """The findings of one run."""
 
     def finding(
         self, message: str, *, file: str, line: int = 0, column: int = 0,
@@ -85,7 +87,8 @@ class FlagValidator(Validator):
             yield from self.check_flag(ctx.head.specs[key], ctx)
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterable[Finding]:
-        raise NotImplementedError(f"{type(self).__name__} must implement check_flag()")
+        """The findings on one flag (a subclass overrides this or `check`)."""
+        raise TypeError(f"{type(self).__name__} overrides neither check_flag() nor check()")
 
 
 class ChangeValidator(Validator):
@@ -98,7 +101,9 @@ class ChangeValidator(Validator):
             yield from self.check_change(change, ctx)
 
     def check_change(self, change: Change, ctx: Context) -> Iterable[Finding]:
-        raise NotImplementedError(f"{type(self).__name__} must implement check_change()")
+        """The findings on one added, removed or modified flag (a subclass
+        overrides this or `check`)."""
+        raise TypeError(f"{type(self).__name__} overrides neither check_change() nor check()")
 
 
 ChangeKind = Literal["added", "removed", "modified"]
