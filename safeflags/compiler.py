@@ -151,7 +151,7 @@ def compile_repo(
             _store(store, rel, hashes[rel], entry, outcomes[rel])  # type: ignore[arg-type]
     result.cached = len(keyed) - len(todo)
     if len(todo) >= PARSE_IN_WORKERS_FROM:
-        settings = replace(settings, parse_config=digest(config.text))
+        settings = replace(settings, parse_config=digest(config.text), keep_json=store is not None)
     for res in iter_evaluate(todo, settings, jobs=jobs, progress=progress):
         if res.error is not None:
             outcomes[res.path] = _Outcome(res.imports, [_explain_jsonnet_error(res.error, config)])
@@ -203,17 +203,18 @@ class FlagParser:
     FlagSpec and an optimised CompiledFlag, or located errors. Runs in the
     evaluator processes (see `EvalSettings.parse_config`), else here."""
 
-    def __init__(self, config: RepoConfig):
+    def __init__(self, config: RepoConfig, keep_json: bool = True):
         self.config = config
         self.lowerer = Lowerer(config.dimensions)
+        self.keep_json = keep_json
 
     @classmethod
-    def for_worker(cls, root: Path, config_digest: str) -> FlagParser | None:
+    def for_worker(cls, root: Path, config_digest: str, keep_json: bool = True) -> FlagParser | None:
         try:
             config = load_config(root)
         except SafeflagsError:
             return None
-        return cls(config) if digest(config.text) == config_digest else None
+        return cls(config, keep_json) if digest(config.text) == config_digest else None
 
     def outcome(self, rel: str, key: str, json_text: str, imports: tuple[str, ...]) -> _Outcome:
         source = (self.config.root / rel).read_text(encoding="utf-8")
@@ -232,6 +233,8 @@ class FlagParser:
             out = self.outcome(res.path, key, res.json_text or "null", res.imports)
         except Exception:  # noqa: BLE001 - the caller's own parse raises it
             return res
+        if not self.keep_json:
+            res = replace(res, json_text="", calls=())
         if out.spec is None or out.compiled is None:
             return replace(res, parsed=True, problems=tuple(out.errors))
         return replace(res, parsed=True, spec=out.spec.SerializeToString(deterministic=True),

@@ -46,6 +46,9 @@ class EvalSettings:
     # and lower each flag (on every core, not only the caller's), if their
     # own reading of the configuration has that digest.
     parse_config: str = ""
+    # With parse_config: whether the caller keeps each parsed flag's JSON
+    # and imports made (for its cache); without a cache they are not sent.
+    keep_json: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _parser(settings: EvalSettings) -> Callable[[EvalResult], EvalResult]:
     if settings.parse_config:
         from safeflags.compiler import FlagParser
 
-        parser = FlagParser.for_worker(Path(settings.root), settings.parse_config)
+        parser = FlagParser.for_worker(Path(settings.root), settings.parse_config, settings.keep_json)
         if parser is not None:
             return parser.parse_result
     return lambda res: res

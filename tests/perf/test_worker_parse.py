@@ -53,3 +53,12 @@ def test_a_config_that_changed_under_the_workers_is_parsed_here(repo: FlagRepo, 
     odd = compile_repo(repo.root, revision="test", cache=False)
     monkeypatch.setattr(compiler, "digest", real)
     assert odd.ok and odd.data == compile_repo(repo.root, revision="test", cache=False).data
+
+
+def test_worker_parsed_flags_are_cached(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(compiler, "PARSE_IN_WORKERS_FROM", 0)
+    cold = compile_repo(repo.root, revision="test", cache_dir=tmp_path / "cache")
+    warm = compile_repo(repo.root, revision="test", cache_dir=tmp_path / "cache")
+    plain = compile_repo(repo.root, revision="test", cache=False)
+    assert cold.cached == 0 and warm.cached == len(plain.specs)
+    assert cold.data == warm.data == plain.data and warm.specs == plain.specs
