@@ -4,19 +4,28 @@
 // Users reach them through safeflags.libsonnet (`sf.dim.<name>.in_([...])`,
 // `sf.all([...])`, ...). This file knows no catalog, so other libraries (the
 // ramps) can build a condition on a dimension named by a string.
-local isCondition(c) = std.isObject(c) && std.objectHas(c, 'op');
+//
+// Every flag runs this code: checks use the engine's native functions
+// (`std.type(x) == 'object'` is what std.isObject does, one call fewer;
+// std.objectHasEx(o, f, false) is std.objectHas; `!std.member(l, false)` is
+// a native std.all), and an assert's message is built only when it fails.
+local isCondition(c) = std.type(c) == 'object' && std.objectHasEx(c, 'op', false);
 
 local membership(op, fn, dim, vs) =
-  assert std.isArray(vs) :
+  assert std.type(vs) == 'array' :
          'sf.dim.%s.%s takes a list of values: sf.dim.%s.%s([%s]), got %s'
          % [dim, fn, dim, fn, std.manifestJsonMinified(vs), std.manifestJsonMinified(vs)];
   { op: op, dim: dim, values: vs };
 
 local combine(op, cs) =
-  assert std.isArray(cs) : 'sf.%s takes a list of conditions: sf.%s([a, b, ...])' % [op, op];
-  assert std.all([isCondition(c) for c in cs]) :
+  assert std.type(cs) == 'array' : 'sf.%s takes a list of conditions: sf.%s([a, b, ...])' % [op, op];
+  assert !std.member([isCondition(c) for c in cs], false) :
          'sf.%s: every element must be a condition, e.g. sf.dim.region.in_([...])' % op;
   { op: op, of: cs };
+
+local compare(op, dim, v) = { op: op, dim: dim, value: v };
+local match(op, dim, s, ignoreCase) = { op: op, dim: dim, value: s, ignore_case: ignoreCase };
+local percent(dim, p, salt) = { op: 'percent', dim: dim, percent: p, [if salt != null then 'salt']: salt };
 
 {
   isCondition:: isCondition,
@@ -33,16 +42,14 @@ local combine(op, cs) =
   // lt, le, gt, ge. The dimension's declared type (int, float, semver,
   // timestamp) decides how the compiler compares, so a version or an instant
   // is written as a string: '2.14.0', '2024-01-01T00:00:00Z'.
-  compare(op, dim, v):: { op: op, dim: dim, value: v },
+  compare(op, dim, v):: compare(op, dim, v),
 
   // prefix, suffix, contains, regex (a search, Python/RE2 syntax).
-  match(op, dim, s, ignoreCase=false):: { op: op, dim: dim, value: s, ignore_case: ignoreCase },
+  match(op, dim, s, ignoreCase=false):: match(op, dim, s, ignoreCase),
 
   present(dim):: { op: 'present', dim: dim },
 
-  percent(dim, p, salt=null)::
-    { op: 'percent', dim: dim, percent: p }
-    + (if salt != null then { salt: salt } else {}),
+  percent(dim, p, salt=null):: percent(dim, p, salt),
 
   all(cs):: combine('all', cs),
   any(cs):: combine('any', cs),
@@ -52,21 +59,21 @@ local combine(op, cs) =
 
   flagIs(key, value=true):: { op: 'flag', flag: key, value: value },
 
-  // The accessor behind `sf.dim.<name>`: every operator, bound to one dimension.
+  // The accessor behind `sf.dim.<name>`: every operator, bound to one
+  // dimension (built once per dimension and evaluation, then shared).
   dimension(name):: {
-    local c = $,
-    in_(vs):: c.in_(name, vs),
-    notIn(vs):: c.notIn(name, vs),
-    eq(v):: c.eq(name, v),
-    lt(v):: c.compare('lt', name, v),
-    le(v):: c.compare('le', name, v),
-    gt(v):: c.compare('gt', name, v),
-    ge(v):: c.compare('ge', name, v),
-    prefix(s, ignoreCase=false):: c.match('prefix', name, s, ignoreCase),
-    suffix(s, ignoreCase=false):: c.match('suffix', name, s, ignoreCase),
-    contains(s, ignoreCase=false):: c.match('contains', name, s, ignoreCase),
-    regex(s, ignoreCase=false):: c.match('regex', name, s, ignoreCase),
-    present():: c.present(name),
-    percent(p, salt=null):: c.percent(name, p, salt),
+    in_(vs):: membership('in', 'in_', name, vs),
+    notIn(vs):: membership('not_in', 'notIn', name, vs),
+    eq(v):: { op: 'in', dim: name, values: [v] },
+    lt(v):: compare('lt', name, v),
+    le(v):: compare('le', name, v),
+    gt(v):: compare('gt', name, v),
+    ge(v):: compare('ge', name, v),
+    prefix(s, ignoreCase=false):: match('prefix', name, s, ignoreCase),
+    suffix(s, ignoreCase=false):: match('suffix', name, s, ignoreCase),
+    contains(s, ignoreCase=false):: match('contains', name, s, ignoreCase),
+    regex(s, ignoreCase=false):: match('regex', name, s, ignoreCase),
+    present():: { op: 'present', dim: name },
+    percent(p, salt=null):: percent(name, p, salt),
   },
 }
