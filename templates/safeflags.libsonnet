@@ -21,22 +21,22 @@ local ramps = import 'ramps.libsonnet';
 local flag(type, kind) = { type: type, kind: kind };
 
 local variant(name, value, description=null) =
-  { name: name, value: value }
-  + (if description != null then { description: description } else {});
+  { name: name, value: value, [if description != null then 'description']: description };
 
 // The flag type of a list of variant values, for sf.experiment.
 local typeOf(values) =
-  local is(pred) = std.all([pred(v) for v in values]);
-  if is(std.isBoolean) then 'bool'
-  else if is(std.isString) then 'string'
-  else if is(function(v) std.isNumber(v) && std.floor(v) == v) then 'int'
-  else if is(std.isNumber) then 'float'
+  local types = [std.type(v) for v in values];
+  local all(type) = !std.member([t == type for t in types], false);
+  if all('boolean') then 'bool'
+  else if all('string') then 'string'
+  else if all('number') then
+    if !std.member([std.floor(v) == v for v in values], false) then 'int' else 'float'
   else 'json';
 
 // What `arms` of a split accepts: {name: weight, ...} (listed by name) or an
 // explicit list of {variant, weight} to keep an order of your choosing.
 local armList(a) =
-  if std.isObject(a) then [{ variant: k, weight: a[k] } for k in std.objectFields(a)]
+  if std.type(a) == 'object' then [{ variant: k, weight: a[k] } for k in std.objectFields(a)]
   else a;
 
 // Descriptions for the canonical states of a two-system migration.
@@ -46,6 +46,10 @@ local migrationStates = {
   BA: 'write both, read the new system',
   B: 'new system only',
 };
+local canonicalStates = ['A', 'AB', 'BA', 'B'];
+local statesVariants(states) =
+  [variant(s, s, std.get(migrationStates, s)) for s in states];
+local canonicalVariants = statesVariants(canonicalStates);  // built once
 
 {
   // --- flags --------------------------------------------------------------
@@ -73,20 +77,19 @@ local migrationStates = {
 
   // A string flag whose variants are the ordered states of a migration; the
   // current state is the default (every request is in the same state).
-  migration(states=['A', 'AB', 'BA', 'B'], state)::
+  migration(states=canonicalStates, state)::
     assert std.member(states, state) :
            'sf.migration: state %s is not one of the states %s'
            % [std.manifestJsonMinified(state), std.manifestJsonMinified(states)];
     flag('string', 'migration') {
-      variants: [variant(s, s, std.get(migrationStates, s)) for s in states],
+      variants: if states == canonicalStates then canonicalVariants else statesVariants(states),
       default: state,
     },
 
   variant(name, value, description=null):: variant(name, value, description),
 
   bounds(min=null, max=null)::
-    (if min != null then { min: min } else {})
-    + (if max != null then { max: max } else {}),
+    { [if min != null then 'min']: min, [if max != null then 'max']: max },
 
   // --- conditions ---------------------------------------------------------
   // sf.dim.<name> exists for each dimension of safeflags.yaml, nothing else:
@@ -119,8 +122,7 @@ local migrationStates = {
       split(unit, arms, salt=null)::
         rule {
           serve::: {
-            split: { unit: unit, arms: armList(arms) }
-                   + (if salt != null then { salt: salt } else {}),
+            split: { unit: unit, arms: armList(arms), [if salt != null then 'salt']: salt },
           },
         },
       describe(why):: rule { description: why },
