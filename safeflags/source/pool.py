@@ -191,11 +191,22 @@ def _evaluate_together(paths: list[str], importer: RecordingImporter, settings: 
     return out
 
 
+def _worker_env() -> dict[str, str]:
+    """The evaluator's environment. Go's collector runs every time the heap
+    doubles (GOGC=100); evaluating thousands of small files it spent a
+    quarter of the engine's CPU. GOGC=400 measured 0.37 against 0.44-0.53 ms
+    per flag for ~25 MB more peak memory per process. A GOGC already set wins."""
+    env = dict(os.environ)
+    env.setdefault("GOGC", "400")
+    return env
+
+
 class _Worker:
     def __init__(self, settings: EvalSettings):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "safeflags.source.pool"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
+            env=_worker_env(),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
