@@ -76,6 +76,18 @@ def discover(config: RepoConfig) -> list[str]:
     return sorted(found)
 
 
+def eval_settings(config: RepoConfig) -> EvalSettings:
+    """How the evaluator processes run this repository's flag files."""
+    return EvalSettings(
+        root=str(config.root.resolve()),
+        roots=(str(config.flags_dir), str(config.templates_dir)),
+        library=(str(config.templates_dir),),
+        ext_codes=ext_codes_for(config.catalog_json()),
+        max_stack=config.model.limits.max_stack,
+        timeout=config.model.limits.eval_timeout_seconds,
+    )
+
+
 def source_revision(root: Path) -> str:
     """The git commit of the sources, with `+dirty` when flag sources changed."""
     try:
@@ -116,18 +128,8 @@ def compile_repo(
                 rel, 0, 0, "a flag file must be flags/<namespace>/<name>.jsonnet with lower-case names "
                 "([a-z][a-z0-9_]*)", stage="load", code="SF106"))
             continue
-        if key in keyed:
-            result.errors.append(SourceError(rel, 0, 0, f"duplicate flag key {key!r} (also {keyed[key]})", stage="load", code="SF106"))
-            continue
-        keyed[rel] = key
-    settings = EvalSettings(
-        root=str(config.root.resolve()),
-        roots=(str(config.flags_dir), str(config.templates_dir)),
-        library=(str(config.templates_dir),),
-        ext_codes=ext_codes_for(config.catalog_json()),
-        max_stack=config.model.limits.max_stack,
-        timeout=config.model.limits.eval_timeout_seconds,
-    )
+        keyed[rel] = key  # distinct paths give distinct keys: no part may contain a dot
+    settings = eval_settings(config)
     parser = FlagParser(config)
     store = _open_cache(config, settings, cache_dir) if cache else None
     outcomes: dict[str, _Outcome] = {}

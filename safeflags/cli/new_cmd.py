@@ -11,8 +11,8 @@ import click
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
 from safeflags.config import RepoConfig, did_you_mean, load_config
 from safeflags.model import KEY_PART
-from safeflags.source.jsonnet import ext_codes_for
-from safeflags.source.pool import EvalSettings, evaluate_files
+from safeflags.compiler import eval_settings
+from safeflags.source.pool import evaluate_files
 from safeflags.spec import parse_flag, type_ok
 
 RAMPS = ("none", "standard", "cautious")
@@ -48,12 +48,7 @@ def render(flag_type: str, owner: str, description: str, expires: str, default: 
 
 def check_file(config: RepoConfig, rel: str, key: str) -> list[str]:
     """Compile one file exactly as `compile` would; the formatted errors."""
-    settings = EvalSettings(
-        root=str(config.root.resolve()), roots=(str(config.flags_dir), str(config.templates_dir)),
-        library=(str(config.templates_dir),), ext_codes=ext_codes_for(config.catalog_json()),
-        max_stack=config.model.limits.max_stack, timeout=config.model.limits.eval_timeout_seconds,
-    )
-    [res] = evaluate_files([rel], settings, jobs=1)
+    [res] = evaluate_files([rel], eval_settings(config), jobs=1)
     if res.error is not None:
         return [res.error.format(config.root)]
     source = (config.root / rel).read_text(encoding="utf-8")
