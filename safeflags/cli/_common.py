@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -42,6 +43,12 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
             raise
         except click.ClickException:
             raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly with the status a
+            # tool killed by SIGPIPE has (never 0: the run was cut short).
+            # stdout goes to devnull so the interpreter's final flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 128 + 13
         except KeyboardInterrupt:
             click.echo("safeflags: interrupted", err=True)
             code = 130

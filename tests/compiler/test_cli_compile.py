@@ -82,3 +82,19 @@ def test_new_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
                        "--type", "int")
     assert code == 2 and "needs --default" in err
     assert not list((repo.root / "flags").rglob("*.jsonnet"))
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = FlagRepo(tmp_path / "repo", with_examples=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safeflags.cli.main", "explain", "billing.new_invoice_path", "--repo", str(repo.root)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141
+    assert "Traceback" not in err and "internal error" not in err
