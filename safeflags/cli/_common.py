@@ -34,7 +34,9 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
         except (CompileError, ConfigError) as exc:
             for err in exc.errors:
                 click.echo(err.format(), err=True)
-            click.echo(f"safeflags: {exc}", err=True)
+            if isinstance(exc, CompileError) or len(exc.errors) > 1:
+                n = len(exc.errors)
+                click.echo(f"safeflags: {n} error{'s' if n != 1 else ''}", err=True)
             code = EXIT_FINDINGS
         except SafeflagsError as exc:
             click.echo(f"safeflags: error: {exc}", err=True)
