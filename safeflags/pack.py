@@ -11,9 +11,9 @@ import hashlib
 from collections.abc import Iterable
 
 from safeflags.sdk.simplify import simplify
+# The format this compiler writes is the one the SDK of the same release reads.
+from safeflags.sdk.snapshot import FORMAT_VERSION
 from safeflags.v1 import bundle_pb2, common_pb2
-
-FORMAT_VERSION = 1
 
 
 def optimise(flag: bundle_pb2.CompiledFlag) -> bundle_pb2.CompiledFlag:
