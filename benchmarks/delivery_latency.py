@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from safeflags.delivery import Change, Client  # noqa: E402
+from safeflags.delivery import Client, Update  # noqa: E402
 from safeflags.serve import FlagServer  # noqa: E402
 from safeflags.store import open_store  # noqa: E402
 from safeflags.v1 import bundle_pb2, common_pb2  # noqa: E402
@@ -46,7 +46,7 @@ class Watcher:
         self.seen: dict[int, float] = {}
         self.cond = threading.Condition()
 
-    def __call__(self, change: Change) -> None:
+    def __call__(self, change: Update) -> None:
         with self.cond:
             if change.version is not None:
                 self.seen[change.version] = time.perf_counter()

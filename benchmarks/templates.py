@@ -14,7 +14,7 @@ catalog of this repository's safeflags.yaml as the `safeflags_catalog` ext code:
 - per VM: what importing the library (and first touching `sf.dim`, `sf.ramps`)
   adds to one evaluation; the pool pays it once per batch of 64 files.
 - with `--repo`: every flag file of the repository, 64 per VM in directory-
-  interleaved groups as `safeflags/source/pool.py` batches them, in this one
+  interleaved groups as `safeflags/compile/load.py` batches them, in this one
   process: engine milliseconds per flag (wall and CPU; CPU includes the Go
   garbage collector's threads).
 
@@ -67,7 +67,7 @@ class Engine:
     def __init__(self, templates: Path, catalog_repo: Path):
         import _gojsonnet
 
-        from safeflags.config import load_config
+        from safeflags.compile.config import load_config
         from safeflags.source.jsonnet import ext_codes_for
 
         self._eval = _gojsonnet.evaluate_snippet
@@ -101,7 +101,7 @@ def per_construct(engine: Engine, uses: int, rounds: int) -> None:
     def copies(expr: str) -> str:
         return head + f"[({expr}) for i in std.range(1, {uses})]"
 
-    print(f"| construct | µs per use (library code) | µs per use (its JSON as a literal) |\n|---|---|---|")
+    print("| construct | µs per use (library code) | µs per use (its JSON as a literal) |\n|---|---|---|")
     for name, expr in CONSTRUCTS.items():
         literal = json.dumps(json.loads(engine.evaluate(head + expr)))
         t_lib = engine.best(copies(expr), rounds)
@@ -119,11 +119,11 @@ def per_vm(engine: Engine, rounds: int) -> None:
 
 
 def whole_repo(repo: Path, limit: int) -> None:
-    from safeflags.compiler import discover
-    from safeflags.config import load_config
-    from safeflags.source.cache import RecordingImporter
+    from safeflags.compile.config import load_config
+    from safeflags.compile.driver import discover
+    from safeflags.compile.load import BATCH, _groups, _interleave
     from safeflags.source.jsonnet import evaluate, ext_codes_for
-    from safeflags.source.pool import BATCH, _groups, _interleave
+    from safeflags.source.sandbox import RecordingImporter
 
     config = load_config(repo)
     paths = discover(config)[:limit or None]

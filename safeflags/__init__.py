@@ -1,25 +1,47 @@
 """safeflags: feature flags and dynamic configuration as code.
 
-`import safeflags` loads only the SDK (protobuf + mmh3): evaluating flags
-never needs Jsonnet, git, pydantic or the command line.
+A thin face: names are imported on first use, so `import safeflags` costs
+nothing, and importing the compile side (`safeflags.compile`) never loads
+the delivery client, the store or the server. Evaluating flags needs only
+the SDK (protobuf + mmh3), never Jsonnet, git, pydantic or the command line.
 
     client = safeflags.Client.from_file("bundle.pb", static={"region": "us-east-1"})
     client.get_bool("billing.new_invoice_path", False, {"workspace_id": "ws-1"})
+
+`Client` is the delivery client (an `Evaluator` that, given `store=` and
+`channel=`, keeps itself current); `Evaluator` evaluates one snapshot.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from safeflags.delivery import Client  # the SDK client; with store=/channel= it also keeps itself current
-from safeflags.errors import BundleError, SafeflagsError
-from safeflags.sdk import (
-    ClientStatus,
-    ErrorCode,
-    EvaluationDetails,
-    EvaluationError,
-    Reason,
-    Snapshot,
-)
+from safeflags.version import __version__
+
+if TYPE_CHECKING:
+    from safeflags.delivery.client import Client
+    from safeflags.sdk.details import (
+        ErrorCode,
+        EvaluationDetails,
+        EvaluationError,
+        Reason,
+    )
+    from safeflags.sdk.evaluator import ClientStatus, Evaluator
+    from safeflags.sdk.kernel.errors import BundleError, SafeflagsError
+    from safeflags.sdk.snapshot import Snapshot
+
+_WHERE: dict[str, str] = {
+    "Client": "safeflags.delivery.client",
+    "Evaluator": "safeflags.sdk.evaluator",
+    "ClientStatus": "safeflags.sdk.evaluator",
+    "Snapshot": "safeflags.sdk.snapshot",
+    "ErrorCode": "safeflags.sdk.details",
+    "EvaluationDetails": "safeflags.sdk.details",
+    "EvaluationError": "safeflags.sdk.details",
+    "Reason": "safeflags.sdk.details",
+    "BundleError": "safeflags.sdk.kernel.errors",
+    "SafeflagsError": "safeflags.sdk.kernel.errors",
+}
 
 __all__ = [
     "BundleError",
@@ -28,8 +50,18 @@ __all__ = [
     "ErrorCode",
     "EvaluationDetails",
     "EvaluationError",
+    "Evaluator",
     "Reason",
     "SafeflagsError",
     "Snapshot",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'safeflags' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value

@@ -26,7 +26,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
 
-from safeflags.delivery import Change, Client
+from safeflags.delivery import Client, Update
 from safeflags.sdk.details import ErrorCode, Reason
 
 REASONS: dict[Reason, OFReason] = {r: OFReason(r.value) for r in Reason}
@@ -54,7 +54,7 @@ class SafeflagsProvider(AbstractProvider):
         if self._owned:
             self.client.close()
 
-    def _changed(self, change: Change) -> None:
+    def _changed(self, change: Update) -> None:
         if hasattr(self, "_on_emit"):  # only once attached to the OpenFeature API
             self.emit_provider_configuration_changed(ProviderEventDetails(
                 message=f"channel {change.channel} now at version {change.version}",

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safeflags.compiler import CompileResult
-from safeflags.config import load_config
+from safeflags.compile.config import load_config
+from safeflags.compile.driver import CompileResult
+from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation import registry
 from safeflags.validation.api import Context
 from safeflags.validation.settings import parse_settings
-from safeflags.v1 import common_pb2, spec_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 

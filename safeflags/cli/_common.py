@@ -10,7 +10,8 @@ from typing import ParamSpec
 
 import click
 
-from safeflags.errors import CompileError, ConfigError, SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.source.errors import CompileError, ConfigError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # the thing checked is bad: compile errors, error findings

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, exits
-from safeflags.compiler import CompileResult, compile_repo
+from safeflags.compile.driver import CompileResult, compile_repo
 
 
 def progress_printer(enabled: bool):  # type: ignore[no-untyped-def]

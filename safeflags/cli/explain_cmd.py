@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
-from safeflags.config import did_you_mean
-from safeflags.errors import SafeflagsError, read_line
+from safeflags.compile.config import did_you_mean
+from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.source.errors import read_line
 from safeflags.v1 import common_pb2
 
 _PARSERS = {
@@ -58,7 +59,7 @@ def run(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tuple[s
         sources = repo or Path(".")
     else:
         from safeflags.cli.compile_cmd import report_errors
-        from safeflags.compiler import compile_repo
+        from safeflags.compile.driver import compile_repo
 
         sources = repo or Path(".")
         result = compile_repo(sources)

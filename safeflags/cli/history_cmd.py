@@ -6,7 +6,14 @@ from dataclasses import asdict
 import click
 
 from safeflags.cli._common import EXIT_OK, exits
-from safeflags.cli._store import channel_option, echo_json, json_option, store, store_option, table
+from safeflags.cli._store import (
+    channel_option,
+    echo_json,
+    json_option,
+    store,
+    store_option,
+    table,
+)
 
 
 def run(store_url: str, channel: str, as_json: bool = False, last: int | None = None) -> int:

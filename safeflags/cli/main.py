@@ -12,7 +12,7 @@ except ImportError:  # pragma: no cover - the SDK-only install has no CLI
     sys.stderr.write("safeflags: the command line needs the 'cli' extra: pip install 'safeflags[cli]'\n")
     raise SystemExit(2)
 
-from safeflags import __version__
+from safeflags.version import __version__
 
 # name -> module defining `command` (a click.Command). Imported lazily so
 # `safeflags --help` stays fast and one broken command cannot hide the others.

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
-from safeflags.config import RepoConfig, did_you_mean, load_config
-from safeflags.model import KEY_PART
-from safeflags.compiler import eval_settings
-from safeflags.source.pool import evaluate_files
-from safeflags.spec import parse_flag, type_ok
+from safeflags.compile.config import RepoConfig, did_you_mean, load_config
+from safeflags.compile.driver import eval_settings
+from safeflags.compile.load import evaluate_files
+from safeflags.compile.parse.model import KEY_PART
+from safeflags.compile.parse.spec import parse_flag, type_ok
 
 RAMPS = ("none", "standard", "cautious")
 TYPES = ("bool", "string", "int", "float", "json")
@@ -40,7 +40,7 @@ def render(flag_type: str, owner: str, description: str, expires: str, default: 
     ]
     if ramp != "none":
         serve = "" if serve_value is None else ", serve=" + _jsonnet_literal(serve_value)
-        lines.append(f"  // Not started: raise `stage` one step per pull request.")
+        lines.append("  // Not started: raise `stage` one step per pull request.")
         lines.append(f"  rollout: sf.ramps.{ramp}(unit={_jsonnet_literal(unit)}, stage=0{serve}),")
     lines += ["}", ""]
     return "\n".join(lines)

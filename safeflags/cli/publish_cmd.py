@@ -7,13 +7,22 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_OK, exits
-from safeflags.cli._store import channel_option, echo_json, json_option, pointer_line, store, store_option
-from safeflags.errors import BundleError
+from safeflags.cli._store import (
+    channel_option,
+    echo_json,
+    json_option,
+    pointer_line,
+    store,
+    store_option,
+)
+from safeflags.sdk.kernel.errors import BundleError
 
 
 def run(bundle: Path, store_url: str, channel: str, *, force: bool = False, sign_key: str | None = None,
         revision: str | None = None, as_json: bool = False) -> int:
-    from safeflags.sdk.snapshot import Snapshot  # refuse to publish bytes no SDK could load
+    from safeflags.sdk.snapshot import (
+        Snapshot,  # refuse to publish bytes no SDK could load
+    )
 
     data = bundle.read_bytes()
     try:

@@ -10,6 +10,6 @@ s3://, cryptography only when a public key is configured).
 from __future__ import annotations
 
 from safeflags.delivery.client import Client, start_delivery
-from safeflags.delivery.delivery import Change, Delivery, DeliveryStatus, Fault
+from safeflags.delivery.delivery import Delivery, DeliveryStatus, Fault, Update
 
-__all__ = ["Change", "Client", "Delivery", "DeliveryStatus", "Fault", "start_delivery"]
+__all__ = ["Update", "Client", "Delivery", "DeliveryStatus", "Fault", "start_delivery"]

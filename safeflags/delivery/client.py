@@ -1,7 +1,7 @@
 """`safeflags.Client(store=URL, channel=NAME, ...)`: the SDK client kept
 current from a bundle store.
 
-A subclass of the SDK's Client, so evaluation stays exactly the SDK's; this
+An Evaluator (the SDK's), so evaluation stays exactly the SDK's; this
 adds the delivery options, the delivery status, change listeners, and the
 STALE reason on `details()` when the snapshot has not been confirmed by the
 store for longer than `stale_after` seconds.
@@ -13,37 +13,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from safeflags.delivery.delivery import Change, Delivery, DeliveryStatus, Metrics
-from safeflags.sdk.client import Client as _SdkClient
-from safeflags.sdk.client import ErrorHook
+from safeflags.delivery.delivery import Delivery, DeliveryStatus, Metrics, Update
 from safeflags.sdk.details import EvaluationDetails, Reason
+from safeflags.sdk.evaluator import ErrorHook, Evaluator
 from safeflags.sdk.snapshot import Snapshot
 
 
-def start_delivery(client: _SdkClient, *, store: str, channel: str, static: Mapping[str, object] | None = None,
-                   on_change: Callable[[Change], object] | None = None, **options: Any) -> Delivery:
-    """Keep any SDK client current from `store` (the options of Delivery):
-    loads synchronously, then refreshes in the background. For a plain SDK
-    client that wants delivery without this subclass; `Client(store=...)`
+def start_delivery(client: Evaluator, *, store: str, channel: str, static: Mapping[str, object] | None = None,
+                   on_change: Callable[[Update], object] | None = None, **options: Any) -> Delivery:
+    """Keep any Evaluator current from `store` (the options of Delivery):
+    loads synchronously, then refreshes in the background. For a plain Evaluator
+    that wants delivery without this subclass; `Client(store=...)`
     calls it too."""
     if static is None:
-        # The static context the client was built with: its snapshot has none
-        # before the first bundle, so ask the client (SDK internals, on purpose).
-        static = getattr(client, "_static", None) or client.snapshot.static_context
+        static = client.static_context
     delivery = Delivery(client, store=store, channel=channel, static=static, **options)
     if on_change is not None:
         delivery.listeners.append(on_change)
     return delivery.start()
 
 
-class Client(_SdkClient):
+class Client(Evaluator):
     def __init__(self, snapshot: Snapshot | None = None, *, static: Mapping[str, object] | None = None,
                  on_error: ErrorHook | None = None, store: str | None = None, channel: str | None = None,
                  cold_start: str | os.PathLike[str] | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, poll_interval: float = 30.0,
                  public_key: Any = None, stale_after: float | None = None, timeout: float = 5.0,
                  push: bool = True, metrics: Metrics | None = None, warm: bool = True,
-                 on_change: Callable[[Change], object] | None = None):
+                 on_change: Callable[[Update], object] | None = None):
         """Without `store`, a plain SDK client. With it: load from the store
         (else `cache_dir`, else `cold_start`, else code defaults), then refresh
         every `poll_interval` seconds and on push. `public_key` (Ed25519: PEM,
@@ -75,7 +72,7 @@ class Client(_SdkClient):
         """Where the snapshot came from, its version and age, the last error."""
         return self.delivery.status() if self.delivery is not None else None
 
-    def on_change(self, listener: Callable[[Change], object]) -> None:
+    def on_change(self, listener: Callable[[Update], object]) -> None:
         """Call `listener(change)` after each new snapshot (on the delivery thread)."""
         if self.delivery is not None:
             self.delivery.listeners.append(listener)

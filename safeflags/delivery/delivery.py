@@ -27,8 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeflags.delivery.cache import BundleCache
-from safeflags.delivery.signature import SignatureError, load_public_key, statement, verify
-from safeflags.errors import BundleError
+from safeflags.delivery.signature import (
+    SignatureError,
+    load_public_key,
+    statement,
+    verify,
+)
+from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.store import open_backend
 from safeflags.store.backend import Backend
@@ -39,7 +44,13 @@ from safeflags.store.errors import (
     StoreError,
     StoreNotFound,
 )
-from safeflags.store.layout import Pointer, bundle_key, check_channel, digest_of, pointer_key
+from safeflags.store.layout import (
+    Pointer,
+    bundle_key,
+    check_channel,
+    digest_of,
+    pointer_key,
+)
 
 log = logging.getLogger("safeflags")
 
@@ -55,7 +66,7 @@ class Fault(Exception):
 
 
 @dataclass(frozen=True)
-class Change:
+class Update:
     """Handed to listeners after a new snapshot is swapped in."""
 
     channel: str
@@ -106,7 +117,7 @@ class Delivery:
         self.timeout = timeout
         self.metrics = metrics
         self.warm = warm
-        self.listeners: list[Callable[[Change], object]] = []
+        self.listeners: list[Callable[[Update], object]] = []
         self.observers: list[Metrics] = []  # like `metrics`, for integrations
         self.stop_event = threading.Event()
         self.wake = threading.Event()
@@ -257,7 +268,7 @@ class Delivery:
             self.client.swap(snapshot)
             self.pointer, self.digest, self.origin, self.etag = ptr, snapshot.digest, origin, etag
             self.updates += 1
-        change = Change(self.channel, old, ptr.version if ptr else None, snapshot.digest,
+        change = Update(self.channel, old, ptr.version if ptr else None, snapshot.digest,
                         snapshot.source_revision, origin)
         log.info("safeflags: channel %r now serves version %s (%s) from %s",
                  self.channel, change.version, snapshot.digest[:19], origin)

@@ -17,7 +17,7 @@ import binascii
 import os
 from typing import Any
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 
 
 class SignatureError(SafeflagsError):

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from safeflags import __version__
 from safeflags.report.base import Reporter
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.runner import Outcome
+from safeflags.version import __version__
 
 SCHEMA_VERSION = 1
 

@@ -10,10 +10,10 @@ import hashlib
 import json
 from typing import Any
 
-from safeflags import __version__
 from safeflags.report.base import Reporter, rule_doc
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.runner import Outcome
+from safeflags.version import __version__
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "note"}

@@ -2,8 +2,8 @@
 the source line with a caret under the spot, a hint, and a summary line."""
 from __future__ import annotations
 
-from safeflags.errors import read_line
 from safeflags.report.base import Reporter, summary_line
+from safeflags.source.errors import read_line
 from safeflags.validation.runner import Outcome
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 
-from safeflags.bucketing import BUCKETS
 from safeflags.sdk.details import FlagError
+from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.sdk.values import FIELD_OF_TYPE
 from safeflags.v1 import bundle_pb2
 

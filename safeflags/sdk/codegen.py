@@ -2,7 +2,7 @@
 
 The generated function reads the request context with `ctx.get`, type-checks
 each value inline (a wrong type is simply false) and returns a prebuilt
-outcome: the flag's Python value for `get_*`, or an `Outcome` for `details`.
+outcome: the flag's Python value for `get_*`, or an `Resolution` for `details`.
 Shape of the code, for `country in {US, CA, GB} and plan == "pro"`:
 
     def _flag(ctx, _stack, _type, _norm, _d0, _k1, _d2, _k3, _o4, _o5):
@@ -37,10 +37,10 @@ from types import CodeType, FunctionType
 
 import mmh3
 
-from safeflags import semver, timestamps
-from safeflags.bucketing import BUCKETS
-from safeflags.sdk.details import ErrorCode, EvaluationError, Outcome, Reason
+from safeflags.sdk.details import ErrorCode, EvaluationError, Reason, Resolution
 from safeflags.sdk.interpret import same_kind
+from safeflags.sdk.kernel import semver, timestamps
+from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.sdk.partial import SpecializedFlag
 from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2
@@ -219,7 +219,7 @@ def compile_flag(
     """A function `(ctx, _stack=()) -> outcome` for a non-constant flag.
 
     `outcomes` holds what to return for each value index (the Python value
-    for `get_*`); with `detail`, the function returns `Outcome`s built from
+    for `get_*`); with `detail`, the function returns `Resolution`s built from
     each rule's reason and index instead.
     """
     em = _Emitter(names, strings, flag_is)
@@ -228,7 +228,7 @@ def compile_flag(
         body.append(f"    if {em.expr(rule.when)}:")
         if rule.split is None:
             assert rule.value is not None
-            result = Outcome(rule.value, rule.reason, rule.index) if detail else outcomes[rule.value]
+            result = Resolution(rule.value, rule.reason, rule.index) if detail else outcomes[rule.value]
             body.append(f"        return {em.bind(result)}")
             continue
         split = rule.split
@@ -244,11 +244,11 @@ def compile_flag(
         body.append("        else:")
         body.append(f"            {b} = {em.bind(BUCKETS)}")
         for arm in split.arms:
-            result = Outcome(arm.value, rule.reason, rule.index) if detail else outcomes[arm.value]
+            result = Resolution(arm.value, rule.reason, rule.index) if detail else outcomes[arm.value]
             body.append(f"        if {b} < {em.bind(arm.upper)}:")
             body.append(f"            return {em.bind(result)}")
     fallback = spec.flag.fallback
-    result = Outcome(fallback, Reason.DEFAULT, None) if detail else outcomes[fallback]
+    result = Resolution(fallback, Reason.DEFAULT, None) if detail else outcomes[fallback]
     body.append(f"    return {em.bind(result)}")
     head = ["    if ctx.__class__ is not dict:", "        ctx = _norm(ctx)"]
     if em.uses_path:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 
 
 class Reason(StrEnum):
@@ -34,7 +34,7 @@ class ErrorCode(StrEnum):
     PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
 
 
-class Outcome(NamedTuple):
+class Resolution(NamedTuple):
     """A flag's result before it becomes a Python value: which entry of the
     value table, why, and which rule (index into the flag's original rules;
     None for the fallback)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from safeflags.sdk.details import EvaluationDetails
 from safeflags.sdk.partial import SpecializedRule
 from safeflags.sdk.render import render_expr, render_value
-from safeflags.sdk.snapshot import Entry, Snapshot
+from safeflags.sdk.snapshot import PreparedFlag, Snapshot
 from safeflags.v1 import bundle_pb2, common_pb2
 
 
@@ -74,7 +74,7 @@ def explain(snapshot: Snapshot, details: EvaluationDetails, ctx: object = None) 
     )
 
 
-def _value(entry: Entry, index: int) -> str:
+def _value(entry: PreparedFlag, index: int) -> str:
     value = entry.values[index]
     if entry.type == common_pb2.FLAG_TYPE_JSON:
         value = json.loads(value)  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def _value(entry: Entry, index: int) -> str:
     return render_value(value) + (f" (variant {variant})" if variant else "")
 
 
-def _rule(entry: Entry, rule: SpecializedRule, names: Sequence[str], strings: Sequence[str]) -> RuleExplanation:
+def _rule(entry: PreparedFlag, rule: SpecializedRule, names: Sequence[str], strings: Sequence[str]) -> RuleExplanation:
     if rule.split is None:
         assert rule.value is not None
         outcome = _value(entry, rule.value)

@@ -19,9 +19,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from safeflags import semver, timestamps
-from safeflags.bucketing import bucket, unit_key
-from safeflags.sdk.details import Outcome, Reason
+from safeflags.sdk.details import Reason, Resolution
+from safeflags.sdk.kernel import semver, timestamps
+from safeflags.sdk.kernel.bucketing import bucket, unit_key
 from safeflags.sdk.values import decoded, strict_equal
 from safeflags.v1 import bundle_pb2
 
@@ -201,12 +201,12 @@ def evaluate(
     env: Env,
     stack: tuple[str, ...] = (),
     errors: list[str] | None = None,
-) -> Outcome:
+) -> Resolution:
     """The outcome of `flag` in `ctx`; `stack` holds the flags whose
     prerequisites led here. Never reports STATIC: that is a property of a
     specialisation, not of one evaluation."""
     if flag.disabled:
-        return Outcome(flag.fallback, Reason.DISABLED, None)
+        return Resolution(flag.fallback, Reason.DISABLED, None)
     path = stack + (flag.key,)
     for i, rule in enumerate(flag.rules):
         if not eval_expr(rule.when, ctx, env, path, errors):
@@ -217,5 +217,5 @@ def evaluate(
                 continue
         else:
             index = rule.value
-        return Outcome(index, rule_reason(rule), i)
-    return Outcome(flag.fallback, Reason.DEFAULT, None)
+        return Resolution(index, rule_reason(rule), i)
+    return Resolution(flag.fallback, Reason.DEFAULT, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from safeflags.sdk.details import Outcome, Reason
+from safeflags.sdk.details import Reason, Resolution
 from safeflags.sdk.interpret import Env, eval_expr, rule_reason, split_value
 from safeflags.sdk.simplify import combine, constant, is_constant, negate, simplify
 from safeflags.sdk.values import decoded, strict_equal
@@ -46,7 +46,7 @@ class SpecializedFlag:
 
     flag: bundle_pb2.CompiledFlag
     rules: tuple[SpecializedRule, ...]
-    constant: Outcome | None
+    constant: Resolution | None
 
 
 def pinned_dims(static: Mapping[str, object], dims: Sequence[common_pb2.Dimension]) -> dict[int, object]:
@@ -111,7 +111,7 @@ def specialize_flag(
     """Drop rules that can no longer match, stop after the first that always
     matches with a fixed value, and decide splits on a pinned unit."""
     if flag.disabled:
-        return SpecializedFlag(flag, (), Outcome(flag.fallback, Reason.DISABLED, None))
+        return SpecializedFlag(flag, (), Resolution(flag.fallback, Reason.DISABLED, None))
     rules: list[SpecializedRule] = []
     for i, rule in enumerate(flag.rules):
         when = simplify(pin(rule.when, pinned, env, resolve))
@@ -133,8 +133,8 @@ def specialize_flag(
             break  # nothing after an always-matching rule is reachable
     first = rules[0] if rules else None
     if first is None:
-        return SpecializedFlag(flag, (), Outcome(flag.fallback, Reason.STATIC, None))
+        return SpecializedFlag(flag, (), Resolution(flag.fallback, Reason.STATIC, None))
     if first.split is None and is_constant(first.when, True):
         assert first.value is not None
-        return SpecializedFlag(flag, (first,), Outcome(first.value, Reason.STATIC, first.index))
+        return SpecializedFlag(flag, (first,), Resolution(first.value, Reason.STATIC, first.index))
     return SpecializedFlag(flag, tuple(rules), None)

@@ -23,11 +23,11 @@ from typing import Any
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from safeflags.errors import BundleError
 from safeflags.sdk.check import check_flag
 from safeflags.sdk.codegen import compile_flag, normalize_context
-from safeflags.sdk.details import FlagError, Outcome
+from safeflags.sdk.details import FlagError, Resolution
 from safeflags.sdk.interpret import MAX_FLAG_DEPTH, Env, evaluate
+from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.partial import SpecializedFlag, pinned_dims, specialize_flag
 from safeflags.sdk.values import decoded, raw, strict_equal
 from safeflags.v1 import bundle_pb2, common_pb2
@@ -52,7 +52,7 @@ def parse_digest(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class PreparedFlag:
     """A flag prepared for serving. `fast` is the constant value, or a
     function `(ctx, _stack=()) -> value` (JSON values stay canonical text)."""
 
@@ -64,9 +64,9 @@ class Entry:
     spec: SpecializedFlag | None
     error: FlagError | None
     fast: object
-    # Outcome -> EvaluationDetails, reused across calls: details are immutable
+    # Resolution -> EvaluationDetails, reused across calls: details are immutable
     # (JSON flags excepted, whose value must be a fresh copy each time).
-    details: dict[Outcome, Any] = field(default_factory=dict, compare=False)
+    details: dict[Resolution, Any] = field(default_factory=dict, compare=False)
 
 
 class Snapshot:
@@ -93,7 +93,7 @@ class Snapshot:
         self.pinned = pinned_dims(static, dims)
         self.static = {dims[i].name: v for i, v in self.pinned.items()}
         self.ignored_static = sorted(str(k) for k in static if k not in self.static)
-        # Per type, key -> constant value or generated function (see Entry.fast).
+        # Per type, key -> constant value or generated function (see PreparedFlag.fast).
         self.fast_bool: dict[str, Any] = {}
         self.fast_string: dict[str, Any] = {}
         self.fast_int: dict[str, Any] = {}
@@ -102,7 +102,7 @@ class Snapshot:
         self.fast: dict[int, dict[str, Any]] = {T.FLAG_TYPE_BOOL: self.fast_bool, T.FLAG_TYPE_STRING: self.fast_string,
                      T.FLAG_TYPE_INT: self.fast_int, T.FLAG_TYPE_FLOAT: self.fast_float,
                      T.FLAG_TYPE_JSON: self.fast_json}
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, PreparedFlag] = {}
         self._outcome_fns: dict[str, Callable[..., Any]] = {}
         self._local: dict[str, tuple[object] | None] = {}
         self.problems: dict[str, int] = {}
@@ -135,7 +135,7 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.flags)
 
-    def entry(self, key: str) -> Entry | None:
+    def entry(self, key: str) -> PreparedFlag | None:
         """The prepared flag `key`, None when the bundle has no such flag."""
         entry = self._entries.get(key)
         if entry is None:
@@ -153,8 +153,8 @@ class Snapshot:
         """Prepare `keys` (all flags by default) now; the number that are broken."""
         return sum(1 for k in (self.flags if keys is None else keys) if (e := self.entry(k)) and e.error)
 
-    def outcome_fn(self, entry: Entry) -> Callable[..., Any]:
-        """A function `(ctx, _stack=()) -> Outcome` for a non-constant flag (for `details`)."""
+    def outcome_fn(self, entry: PreparedFlag) -> Callable[..., Any]:
+        """A function `(ctx, _stack=()) -> Resolution` for a non-constant flag (for `details`)."""
         fn = self._outcome_fns.get(entry.key)
         if fn is None:
             assert entry.spec is not None
@@ -163,7 +163,7 @@ class Snapshot:
         return fn
 
     def reference(self, flag: bundle_pb2.CompiledFlag, ctx: object,
-                  stack: tuple[str, ...] = (), errors: list[str] | None = None) -> Outcome:
+                  stack: tuple[str, ...] = (), errors: list[str] | None = None) -> Resolution:
         """The reference interpreter's outcome: the request context with the
         pinned static values over it (they win, as in the fast path)."""
         merged = {**normalize_context(ctx), **self.static}
@@ -179,7 +179,7 @@ class Snapshot:
         if first:
             log.warning("safeflags: %s (bundle %s)", problem, self.digest)
 
-    def _prepare(self, flag: bundle_pb2.CompiledFlag) -> Entry:
+    def _prepare(self, flag: bundle_pb2.CompiledFlag) -> PreparedFlag:
         values = tuple(raw(v) for v in flag.values)
         variants = tuple(v or None for v in flag.variants) or (None,) * len(values)
         spec: SpecializedFlag | None = None
@@ -191,11 +191,11 @@ class Snapshot:
             else:
                 fast = self._compile(spec, values, detail=False)
         except FlagError as exc:
-            return Entry(flag.key, flag.type, flag, values, variants, None, exc, None)
+            return PreparedFlag(flag.key, flag.type, flag, values, variants, None, exc, None)
         except Exception as exc:  # a bug or an exotic bundle: this flag alone is broken
             err = FlagError(f"{flag.key}: cannot prepare flag: {exc!r}")
-            return Entry(flag.key, flag.type, flag, values, variants, None, err, None)
-        return Entry(flag.key, flag.type, flag, values, variants, spec, None, fast)
+            return PreparedFlag(flag.key, flag.type, flag, values, variants, None, err, None)
+        return PreparedFlag(flag.key, flag.type, flag, values, variants, spec, None, fast)
 
     def _compile(self, spec: SpecializedFlag, values: tuple[object, ...], detail: bool) -> Callable[..., object]:
         try:

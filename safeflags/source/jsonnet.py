@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from safeflags.errors import SourceError
+from safeflags.source.errors import SourceError
 from safeflags.source.sandbox import Importer
 
 ENGINE = "go-jsonnet"
@@ -38,7 +38,7 @@ class Evaluated:
 def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, str], max_stack: int) -> Evaluated:
     """Evaluate `source` (the text of repo-relative `path`).
 
-    Raises `JsonnetError` carrying a located `SourceError`. The caller resets
+    Raises `JsonnetFailed` carrying a located `SourceError`. The caller resets
     the importer (and tells it the main file's text) before each file.
     """
     import _gojsonnet
@@ -59,10 +59,10 @@ def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, st
         # record instead.
         refusal = importer.refusal
         if refusal is not None:
-            raise JsonnetError(_refused(refusal, path, str(exc) if isinstance(exc, RuntimeError) else "", importer)) from None
+            raise JsonnetFailed(_refused(refusal, path, str(exc) if isinstance(exc, RuntimeError) else "", importer)) from None
         if isinstance(exc, UnicodeDecodeError):
-            raise JsonnetError(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error", stage="jsonnet")) from None
-        raise JsonnetError(parse_error(str(exc), path, importer.sources())) from None
+            raise JsonnetFailed(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error", stage="jsonnet")) from None
+        raise JsonnetFailed(parse_error(str(exc), path, importer.sources())) from None
     return Evaluated(path, text, tuple(sorted(importer.imported)))
 
 
@@ -85,7 +85,7 @@ def _refused(refusal: tuple[str, str], main_file: str, text: str, importer: Impo
     return SourceError(main_file, 0, 0, message, stage="jsonnet")
 
 
-class JsonnetError(Exception):
+class JsonnetFailed(Exception):
     def __init__(self, error: SourceError):
         super().__init__(error.format())
         self.error = error

@@ -8,6 +8,7 @@ the importing file's line.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path, PurePosixPath
 
@@ -101,3 +102,29 @@ class Importer:
                 raise ImportRefused(f"import {rel!r}: not a file")
             return resolved.relative_to(self.root).as_posix(), resolved.read_bytes()
         raise ImportRefused(f"import {rel!r}: no such file next to {base or './'} or in the template library")
+
+
+Call = tuple[str, str, str, str]
+"""One import the evaluation made: (base dir, imported path, found path, sha256 of its bytes)."""
+
+
+class RecordingImporter(Importer):
+    """The sandbox importer, also noting each import the engine asked for
+    and the hash of the bytes it got, for the cache's key."""
+
+    def __init__(self, root: Path, roots: list[Path], library: list[Path]):
+        super().__init__(root, roots, library)
+        self.calls: list[Call] = []
+        self._hashes: dict[str, tuple[bytes, str]] = {}
+
+    def reset(self) -> None:
+        super().reset()
+        self.calls = []
+
+    def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
+        found, data = super().__call__(base, rel)
+        known = self._hashes.get(found)
+        if known is None or known[0] is not data:
+            known = self._hashes[found] = (data, hashlib.sha256(data).hexdigest())
+        self.calls.append((base, rel, found, known[1]))
+        return found, data

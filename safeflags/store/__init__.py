@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from safeflags.store.backend import Backend, Entry, Obj
+from safeflags.store.backend import Backend, Obj, ObjectInfo
 from safeflags.store.errors import (
     AccessDenied,
     ChannelNotFound,
@@ -22,12 +22,19 @@ from safeflags.store.errors import (
     StoreUnavailable,
     VersionNotFound,
 )
-from safeflags.store.layout import Event, Pointer, Record, bundle_key, digest_of, pointer_key
+from safeflags.store.layout import (
+    Event,
+    Pointer,
+    Record,
+    bundle_key,
+    digest_of,
+    pointer_key,
+)
 from safeflags.store.store import BundleStore, GcReport
 
 __all__ = [
     "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer",
-    "Entry", "Event", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
+    "ObjectInfo", "Event", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
     "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store",
     "pointer_key",
 ]

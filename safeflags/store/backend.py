@@ -13,7 +13,7 @@ class Obj:
 
 
 @dataclass(frozen=True)
-class Entry:
+class ObjectInfo:
     key: str
     modified: float  # seconds since the epoch
 
@@ -31,7 +31,7 @@ class Backend(Protocol):
     def put(self, key: str, data: bytes, *, if_match: str | None = None, if_absent: bool = False) -> str:
         """Write and return the new etag. Raises PreconditionFailed when a condition fails."""
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object whose key starts with prefix, sorted by key."""
 
     def delete(self, key: str) -> None: ...

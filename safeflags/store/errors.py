@@ -1,7 +1,7 @@
 """Errors of the bundle store. Each one says which store and what to do."""
 from __future__ import annotations
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 
 
 class StoreError(SafeflagsError):

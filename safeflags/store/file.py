@@ -14,8 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from safeflags.store.backend import Entry, Obj
-from safeflags.store.errors import NotModified, PreconditionFailed, StoreError, StoreNotFound
+from safeflags.store.backend import Obj, ObjectInfo
+from safeflags.store.errors import (
+    NotModified,
+    PreconditionFailed,
+    StoreError,
+    StoreNotFound,
+)
 
 
 def _etag(data: bytes) -> str:
@@ -93,7 +98,7 @@ class FileBackend:
     def _lock(self) -> _FileLock:
         return _FileLock(self.root / ".lock")
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> list[ObjectInfo]:
         base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
         if not base.is_dir():
             return []
@@ -106,7 +111,7 @@ class FileBackend:
                 key = full.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     try:
-                        out.append(Entry(key, full.stat().st_mtime))
+                        out.append(ObjectInfo(key, full.stat().st_mtime))
                     except FileNotFoundError:
                         continue
         return sorted(out, key=lambda e: e.key)

@@ -13,8 +13,14 @@ import ssl
 import time
 import urllib.parse
 
-from safeflags.store.backend import Entry, Obj
-from safeflags.store.errors import AccessDenied, NotModified, StoreError, StoreNotFound, StoreUnavailable
+from safeflags.store.backend import Obj, ObjectInfo
+from safeflags.store.errors import (
+    AccessDenied,
+    NotModified,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+)
 
 
 class HttpBackend:
@@ -101,7 +107,7 @@ class HttpBackend:
         self._status(status, f"{self.url}/{key}")
         return Obj(body, hdrs.get("etag", ""))
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> list[ObjectInfo]:
         # `safeflags serve` answers a listing of a folder as JSON; a CDN may not.
         folder = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
         status, _, body = self.request(self.path(folder) + "?prefix=" + urllib.parse.quote(prefix))
@@ -110,7 +116,7 @@ class HttpBackend:
         self._status(status, f"{self.url}/{folder}")
         try:
             items = json.loads(body)
-            return [Entry(str(i["key"]), float(i["modified"])) for i in items]
+            return [ObjectInfo(str(i["key"]), float(i["modified"])) for i in items]
         except (ValueError, KeyError, TypeError):
             raise StoreError(f"{self.url}/{folder}: not a listing") from None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safeflags.store.backend import Entry, Obj
+from safeflags.store.backend import Obj, ObjectInfo
 from safeflags.store.errors import (
     AccessDenied,
     NotModified,
@@ -53,7 +53,11 @@ class S3Backend:
 
     def _fail(self, exc: Exception, key: str = "") -> Exception:
         """Translate a botocore failure into a store error that says what to do."""
-        from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+        from botocore.exceptions import (
+            ClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
         where = f"{self.url}/{key}" if key else self.url
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
             return AccessDenied(f"no AWS credentials for {self.url}: set AWS_ACCESS_KEY_ID and "
@@ -123,7 +127,7 @@ class S3Backend:
         except BotoCoreError as exc:
             raise self._fail(exc, key) from None
 
-    def list(self, prefix: str) -> list[Entry]:
+    def list(self, prefix: str) -> list[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError
         out = []
         try:
@@ -131,7 +135,7 @@ class S3Backend:
                 Bucket=self.bucket, Prefix=self.prefix + prefix)
             for page in pages:
                 for item in page.get("Contents", []):
-                    out.append(Entry(item["Key"][len(self.prefix):], item["LastModified"].timestamp()))
+                    out.append(ObjectInfo(item["Key"][len(self.prefix):], item["LastModified"].timestamp()))
         except ClientError as exc:
             raise self._fail(exc) from None
         except BotoCoreError as exc:

@@ -15,7 +15,14 @@ The plugin API (what a third-party or team validator imports):
 """
 from __future__ import annotations
 
-from safeflags.validation.api import Change, ChangeValidator, Context, FlagValidator, PullRequest, Validator
+from safeflags.validation.api import (
+    Change,
+    ChangeValidator,
+    Context,
+    FlagValidator,
+    PullRequest,
+    Validator,
+)
 from safeflags.validation.finding import Finding, Severity, Suppression
 
 __all__ = [

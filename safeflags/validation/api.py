@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from safeflags.compiler import CompileResult
-from safeflags.locate import Locator
-from safeflags.validation.finding import Finding, Severity
+from safeflags.compile.driver import CompileResult
+from safeflags.compile.parse.locate import Locator
 from safeflags.v1 import spec_pb2
+from safeflags.validation.finding import Finding, Severity
 
 if TYPE_CHECKING:
     from safeflags.validation.exposure import Exposure
@@ -166,7 +166,7 @@ class Context:
     @cached_property
     def all_keys(self) -> frozenset[str]:
         """Every flag key of the head, including flags that failed to compile."""
-        from safeflags.model import key_for_path
+        from safeflags.compile.parse.model import key_for_path
 
         keys = set(self.head.specs)
         for err in self.head.errors:

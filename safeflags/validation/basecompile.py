@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeflags.compiler import CompileResult, compile_repo
-from safeflags.config import CONFIG_FILE, load_config
-from safeflags.errors import SafeflagsError
+from safeflags.compile.config import CONFIG_FILE, load_config
+from safeflags.compile.driver import CompileResult, compile_repo
+from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.validation.gitrev import Base, Changed, changed_paths, export, flag_files
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from safeflags.compiler import CompileResult
-from safeflags.model import key_for_path
-from safeflags.validation.api import Change
+from safeflags.compile.driver import CompileResult
+from safeflags.compile.parse.model import key_for_path
 from safeflags.v1 import spec_pb2
+from safeflags.validation.api import Change
 
 
 def semantic(spec: spec_pb2.FlagSpec) -> bytes:

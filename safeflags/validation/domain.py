@@ -24,9 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeflags import semver
-from safeflags.bucketing import BUCKETS
-from safeflags.config import DimensionConfig
+from safeflags.compile.config import DimensionConfig
+from safeflags.sdk.kernel import semver
+from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.v1 import bundle_pb2
 
 Expr = bundle_pb2.Expr

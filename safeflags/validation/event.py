@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.validation.api import PullRequest
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from safeflags.config import DimensionConfig
-from safeflags.lower import Lowerer
-from safeflags.validation.domain import Cell, Space, Tree
+from safeflags.compile.config import DimensionConfig
+from safeflags.compile.lower import Lowerer
 from safeflags.v1 import bundle_pb2, spec_pb2
+from safeflags.validation.domain import Cell, Space, Tree
 
 
 @dataclass(frozen=True)

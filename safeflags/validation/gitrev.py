@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 
 
 class RevisionError(SafeflagsError):

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from safeflags.errors import SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.validation.api import Validator
 
 GROUP = "safeflags.validators"

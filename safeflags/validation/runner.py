@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from safeflags.errors import ConfigError, SafeflagsError
+from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.source.errors import ConfigError
 from safeflags.validation.api import Change, Context, Validator
 from safeflags.validation.finding import Finding, Severity, Suppression
 from safeflags.validation.settings import Rule

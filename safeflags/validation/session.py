@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from safeflags.compiler import CompileResult, compile_repo
-from safeflags.source.cache import default_dir
+from safeflags.compile.cache import default_dir
+from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
-from safeflags.validation.changes import affected, pair
 from safeflags.validation.basecompile import compile_base, scan
+from safeflags.validation.changes import affected, pair
 from safeflags.validation.gitrev import resolve
 from safeflags.validation.runner import Outcome, run
 from safeflags.validation.settings import parse_settings, resolve_rules

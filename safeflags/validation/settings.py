@@ -20,8 +20,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safeflags.config import CONFIG_FILE, RepoConfig, yaml_position, did_you_mean
-from safeflags.errors import ConfigError, SourceError
+from safeflags.compile.config import (
+    CONFIG_FILE,
+    RepoConfig,
+    did_you_mean,
+    yaml_position,
+)
+from safeflags.source.errors import ConfigError, SourceError
 from safeflags.validation.api import Validator
 from safeflags.validation.finding import Severity
 

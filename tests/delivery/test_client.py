@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from safeflags.delivery import Change, Client
+from safeflags.delivery import Client, Update
 from safeflags.sdk.details import ErrorCode, Reason
 from tests.helpers.bundles import numbered
 from tests.helpers.delivery import Publisher
@@ -23,7 +23,7 @@ def dead_url() -> str:
 
 def test_loads_polls_and_tells_listeners(pub: Publisher) -> None:
     pub.publish(1)
-    changes: list[Change] = []
+    changes: list[Update] = []
     with Client(store=pub.url, channel="prod", poll_interval=POLL, on_change=changes.append) as client:
         assert client.get_int("t.n", 0) == 1
         st = client.delivery_status()
@@ -168,7 +168,7 @@ def test_options_need_a_store() -> None:
 def test_a_failing_listener_is_not_a_delivery_fault(pub: Publisher, caplog: pytest.LogCaptureFixture) -> None:
     pub.publish(1)
 
-    def boom(change: Change) -> None:
+    def boom(change: Update) -> None:
         raise RuntimeError("listener bug")
 
     with caplog.at_level(logging.ERROR), Client(store=pub.url, channel="prod", poll_interval=POLL,
@@ -181,10 +181,10 @@ def test_a_failing_listener_is_not_a_delivery_fault(pub: Publisher, caplog: pyte
 
 def test_start_delivery_on_a_plain_sdk_client(pub: Publisher) -> None:
     from safeflags.delivery import start_delivery
-    from safeflags.sdk import Client as SdkClient
+    from safeflags.sdk import Evaluator
 
     pub.publish(1)
-    client = SdkClient(static={"region": "eu"})
+    client = Evaluator(static={"region": "eu"})
     delivery = start_delivery(client, store=pub.url, channel="prod", poll_interval=POLL)
     try:
         assert client.get_int("t.n", 0) == 1 and delivery.status().origin == "store"

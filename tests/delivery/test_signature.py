@@ -4,7 +4,13 @@ import base64
 
 import pytest
 
-from safeflags.delivery.signature import SignatureError, load_private_key, load_public_key, sign, verify
+from safeflags.delivery.signature import (
+    SignatureError,
+    load_private_key,
+    load_public_key,
+    sign,
+    verify,
+)
 from tests.helpers.delivery import new_keypair
 
 

@@ -2,7 +2,7 @@
 protobuf builder (tests/sdk/bundles.py) so no compiler is needed."""
 from __future__ import annotations
 
-from tests.sdk.bundles import Builder, Json
+from tests.helpers.builder import Builder, Json
 
 
 def numbered(n: int, *, revision: str | None = None, format_version: int = 1) -> bytes:

@@ -6,7 +6,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from safeflags.compiler import CompileResult, compile_repo
+from safeflags.compile.driver import CompileResult, compile_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from openfeature.flag_evaluation import Reason
 from safeflags.delivery import Client
 from safeflags.openfeature import SafeflagsProvider
 from tests.helpers.delivery import Publisher
-from tests.sdk.bundles import Builder, Json
+from tests.helpers.builder import Builder, Json
 
 
 def targeted() -> bytes:

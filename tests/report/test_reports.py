@@ -9,14 +9,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from safeflags.compiler import CompileResult
-from safeflags.config import load_config
+from safeflags.compile.config import load_config
+from safeflags.compile.driver import CompileResult
 from safeflags.report import REPORTERS, markdown_summary
+from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation import registry
 from safeflags.validation.api import Change, Context
 from safeflags.validation.finding import Finding, Severity, Suppression
 from safeflags.validation.runner import Outcome
-from safeflags.v1 import common_pb2, spec_pb2
 from tests.validation.harness import HERE as CASES_HERE
 
 DATA = Path(__file__).parent / "data"

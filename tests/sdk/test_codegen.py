@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from safeflags.bucketing import bucket
 from safeflags.sdk import codegen
 from safeflags.sdk.codegen import compile_flag
 from safeflags.sdk.details import Reason
+from safeflags.sdk.kernel.bucketing import bucket
 from safeflags.sdk.partial import SpecializedFlag, SpecializedRule
 
-from .test_interpret import CASES, b
+from tests.sdk.test_interpret import CASES, b
 
 
 def compiled(expr: object) -> object:

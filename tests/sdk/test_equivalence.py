@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 from safeflags.sdk.codegen import compile_flag
 from safeflags.sdk.details import Reason
 from safeflags.sdk.interpret import Env, eval_expr
-from safeflags.sdk.partial import SpecializedFlag, SpecializedRule, pinned_dims, specialize
+from safeflags.sdk.partial import (
+    SpecializedFlag,
+    SpecializedRule,
+    pinned_dims,
+    specialize,
+)
 from safeflags.sdk.simplify import simplify
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.v1 import common_pb2
 
-from .bundles import Builder
-from .strategies import bundles, contexts, exprs, statics
+from tests.helpers.builder import Builder
+from tests.helpers.strategies import bundles, contexts, exprs, statics
 
 b = Builder()
 ENV = Env([d.name for d in b.dims], b.strings, {})
@@ -118,10 +123,10 @@ def test_generated_code_equals_reference(bundle_and_builder: tuple, static: dict
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles(), statics, st.lists(contexts, min_size=1, max_size=4))
 def test_client_serves_the_reference_value(bundle_and_builder: tuple, static: dict, ctxs: list) -> None:
-    from safeflags import Client
+    from safeflags import Evaluator
 
     _, bundle = bundle_and_builder
-    client = Client(Snapshot(bundle, static=static))
+    client = Evaluator(Snapshot(bundle, static=static))
     getters = {common_pb2.FLAG_TYPE_BOOL: client.get_bool, common_pb2.FLAG_TYPE_STRING: client.get_string,
                common_pb2.FLAG_TYPE_INT: client.get_int, common_pb2.FLAG_TYPE_FLOAT: client.get_float,
                common_pb2.FLAG_TYPE_JSON: client.get_json}

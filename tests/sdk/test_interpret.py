@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from safeflags.bucketing import bucket
 from safeflags.sdk.details import Reason
 from safeflags.sdk.interpret import Env, eval_expr, evaluate
+from safeflags.sdk.kernel.bucketing import bucket
 
-from .bundles import Builder, Json
+from tests.helpers.builder import Builder, Json
 
 b = Builder()
 

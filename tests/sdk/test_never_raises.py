@@ -4,9 +4,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safeflags import Client, Reason, Snapshot
+from safeflags import Evaluator, Reason, Snapshot
 
-from .strategies import NAMES, Hostile, LyingStr, bundles, odd_values, values_for
+from tests.helpers.strategies import NAMES, Hostile, LyingStr, bundles, odd_values, values_for
 
 
 class HostileMapping(dict):  # type: ignore[type-arg]
@@ -35,7 +35,7 @@ keys = st.one_of(st.sampled_from(["a.one", "a.two", "b.three", "b.four", "", "mi
        st.lists(st.tuples(keys, anything, contexts), min_size=1, max_size=6))
 def test_client_never_raises(bundle: tuple, static: object, calls: list) -> None:
     _, proto = bundle
-    client = Client(Snapshot(proto, static=static))  # type: ignore[arg-type]
+    client = Evaluator(Snapshot(proto, static=static))  # type: ignore[arg-type]
     for key, default, ctx in calls:
         for getter in (client.get_bool, client.get_string, client.get_int, client.get_float, client.get_json):
             getter(key, default, ctx)
@@ -53,6 +53,6 @@ def test_client_never_raises(bundle: tuple, static: object, calls: list) -> None
 @settings(max_examples=100, deadline=None)
 @given(keys, anything, contexts)
 def test_client_without_bundle_never_raises(key: object, default: object, ctx: object) -> None:
-    client = Client()
+    client = Evaluator()
     assert client.get_bool(key, default, ctx) is default  # type: ignore[arg-type]
     assert client.details(key, default, ctx).reason is Reason.ERROR  # type: ignore[arg-type]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from safeflags.sdk.render import render_expr
 
-from .bundles import Builder, Json
+from tests.helpers.builder import Builder, Json
 
 b = Builder()
 

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from safeflags import Client, ErrorCode, Reason, Snapshot
+from safeflags import Evaluator, ErrorCode, Reason, Snapshot
 from safeflags.sdk import snapshot as snapshot_module
 from safeflags.v1 import bundle_pb2
 
-from .bundles import Builder
+from tests.helpers.builder import Builder
 
 b = Builder()
 
@@ -21,7 +21,7 @@ def test_a_malformed_flag_breaks_only_itself() -> None:
     bad_type = b.flag("bad.type", "bool", ["yes", "no"])
     bad_dim = b.flag("bad.dim", "bool", [False, True], [b.rule(b.present("plan"), value=1)])
     bad_dim.rules[0].when.present.dim = 99
-    client = Client(Snapshot(b.bundle([good, bad_regex, bad_index, bad_type, bad_dim])))
+    client = Evaluator(Snapshot(b.bundle([good, bad_regex, bad_index, bad_type, bad_dim])))
     for key in ("bad.regex", "bad.index", "bad.type", "bad.dim"):
         d = client.details(key, "dflt", {"plan": "x"})
         assert (d.value, d.error_code) == ("dflt", ErrorCode.PARSE_ERROR), key
@@ -35,7 +35,7 @@ def test_cycles_in_the_fast_path_match_the_reference_and_are_counted() -> None:
     bx = b.flag("b.x", "bool", [False, True], [b.rule(b.not_(b.flag_is("a.x", True)), value=1), ])
     me = b.flag("me", "bool", [False, True], [b.rule(b.flag_is("me", False), value=1)])
     snap = Snapshot(b.bundle([ax, bx, me]))
-    client = Client(snap)
+    client = Evaluator(snap)
     for key in ("a.x", "b.x", "me"):
         ref = snap.reference(snap.flags[key], {})
         assert client.details(key, None, {}).value is (ref.value_index == 1)
@@ -48,7 +48,7 @@ def test_deep_prerequisite_chains_are_cut() -> None:
              for i in range(40)]
     chain.append(b.flag("f40", "bool", [False, True], [b.rule(b.present("plan"), value=1)]))
     snap = Snapshot(b.bundle(chain))
-    client = Client(snap)
+    client = Evaluator(snap)
     for key in ("f00", "f10", "f39"):
         ref = snap.reference(snap.flags[key], {"plan": "x"})
         assert client.get_bool(key, None, {"plan": "x"}) is (ref.value_index == 1), key
@@ -60,11 +60,11 @@ def test_deep_trees_work_and_too_deep_trees_are_refused() -> None:
     expr = b.in_("plan", "pro")
     for _ in range(30):
         expr = b.not_(b.not_(expr))
-    client = Client(Snapshot(b.bundle([b.flag("deep", "bool", [False, True], [b.rule(expr, value=1)])])))
+    client = Evaluator(Snapshot(b.bundle([b.flag("deep", "bool", [False, True], [b.rule(expr, value=1)])])))
     assert client.get_bool("deep", None, {"plan": "pro"}) is True
     for _ in range(3):  # past check.MAX_DEPTH (64)
         expr = b.not_(b.not_(expr))
-    client = Client(Snapshot(b.bundle([b.flag("deeper", "bool", [False, True], [b.rule(expr, value=1)])])))
+    client = Evaluator(Snapshot(b.bundle([b.flag("deeper", "bool", [False, True], [b.rule(expr, value=1)])])))
     assert client.details("deeper", None, {"plan": "pro"}).error_code is ErrorCode.PARSE_ERROR
 
 
@@ -74,7 +74,7 @@ def test_code_python_cannot_compile_is_interpreted(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(snapshot_module, "compile_flag", refuse)
     flag = b.flag("f", "bool", [False, True], [b.rule(b.in_("plan", "pro"), value=1, reason="split")])
-    client = Client(Snapshot(b.bundle([flag])))
+    client = Evaluator(Snapshot(b.bundle([flag])))
     assert client.get_bool("f", None, {"plan": "pro"}) is True
     assert client.get_bool("f", None, {"plan": "free"}) is False
     assert client.details("f", None, {"plan": "pro"}).reason is Reason.SPLIT
@@ -82,7 +82,7 @@ def test_code_python_cannot_compile_is_interpreted(monkeypatch: pytest.MonkeyPat
 
 def test_first_use_from_many_threads_agrees() -> None:
     flags = [b.flag(f"k{i:03d}", "int", [0, i], [b.rule(b.in_("plan", "pro"), value=1)]) for i in range(200)]
-    client = Client(Snapshot(b.bundle(flags)))
+    client = Evaluator(Snapshot(b.bundle(flags)))
     results: list[list[int]] = []
 
     def worker() -> None:
@@ -102,13 +102,13 @@ def test_split_on_a_pinned_unit_is_decided_at_load() -> None:
     snap = Snapshot(b.bundle([flag]), static={"tier": 3})
     entry = snap.entry("by.tier")
     assert entry is not None and entry.spec is not None and entry.spec.constant is not None
-    assert Client(snap).details("by.tier", None).reason is Reason.STATIC
+    assert Evaluator(snap).details("by.tier", None).reason is Reason.STATIC
     # Pinned to something that is no unit: the split never matches.
     snap = Snapshot(b.bundle([flag]), static={"tier": 2.5})
-    assert Client(snap).details("by.tier", None).reason is Reason.STATIC
+    assert Evaluator(snap).details("by.tier", None).reason is Reason.STATIC
 
 
 def test_unknown_oneof_members_do_not_escape() -> None:
     flag = b.flag("empty.when", "bool", [False, True], [bundle_pb2.Rule(value=1)])
-    d = Client(Snapshot(b.bundle([flag]))).details("empty.when", "dflt")
+    d = Evaluator(Snapshot(b.bundle([flag]))).details("empty.when", "dflt")
     assert d.error_code is ErrorCode.PARSE_ERROR

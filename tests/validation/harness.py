@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from safeflags.compiler import CompileResult, compile_repo
+from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
 from safeflags.validation.changes import pair

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from safeflags.compiler import CompileResult, compile_repo
-from safeflags.source.cache import default_dir
+from safeflags.compile.cache import default_dir
+from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.validation.api import Change, Context
 from safeflags.validation.basecompile import BaseCompile, compile_base, scan
 from safeflags.validation.changes import pair, semantic

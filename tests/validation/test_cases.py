@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.validation.harness import Case, Suite, load_cases
 from safeflags.validation import registry
+from tests.validation.harness import Case, Suite, load_cases
 
 CASES = load_cases()
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safeflags.compiler import CompileResult
-from safeflags.config import load_config
+from safeflags.compile.config import load_config
+from safeflags.compile.driver import CompileResult
+from safeflags.v1 import spec_pb2
 from safeflags.validation.api import Change
 from safeflags.validation.changes import affected
-from safeflags.v1 import spec_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 C = spec_pb2.Condition

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from safeflags.config import DimensionConfig
-from safeflags.validation.domain import Space, Tree
+from safeflags.compile.config import DimensionConfig
 from safeflags.v1 import bundle_pb2, common_pb2
+from safeflags.validation.domain import Space, Tree
 
 Expr = bundle_pb2.Expr
 NAMES = ["region", "seats", "beta", "email", "user_id"]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from safeflags.compiler import CompileResult
-from safeflags.config import load_config
-from safeflags.errors import ConfigError
+from safeflags.compile.config import load_config
+from safeflags.compile.driver import CompileResult
+from safeflags.source.errors import ConfigError
+from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation import registry
 from safeflags.validation.api import Context, FlagValidator, Validator
 from safeflags.validation.event import from_payload
@@ -18,7 +19,6 @@ from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.gitrev import RevisionError, exported
 from safeflags.validation.runner import ValidatorCrashed, run
 from safeflags.validation.settings import parse_settings, resolve_rules
-from safeflags.v1 import common_pb2, spec_pb2
 from tests.validation.harness import HERE
 
 BUILTIN = registry.load(HERE)

@@ -6,10 +6,10 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.config import did_you_mean
+from safeflags.compile.config import did_you_mean
+from safeflags.v1 import common_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding, Severity
-from safeflags.v1 import common_pb2
 
 TEMPORARY = (common_pb2.FLAG_KIND_RELEASE, common_pb2.FLAG_KIND_EXPERIMENT, common_pb2.FLAG_KIND_MIGRATION)
 

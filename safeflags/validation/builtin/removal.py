@@ -10,11 +10,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.config import CONFIG_FILE, yaml_position
+from safeflags.compile.config import CONFIG_FILE, yaml_position
+from safeflags.v1 import common_pb2
 from safeflags.validation.api import Change, ChangeValidator, Context, Validator
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.settings import parse_settings
-from safeflags.v1 import common_pb2
 
 SKIP_DIRS = frozenset({".git", ".hg", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", ".safeflags-cache", "build", "dist", "site-packages"})

@@ -8,12 +8,18 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safeflags import semver
-from safeflags.config import yaml_position
-from safeflags.errors import ConfigError, SourceError
-from safeflags.validation.api import Change, ChangeValidator, Context, FlagSpec, FlagValidator
-from safeflags.validation.finding import Finding
+from safeflags.compile.config import yaml_position
+from safeflags.sdk.kernel import semver
+from safeflags.source.errors import ConfigError, SourceError
 from safeflags.v1 import common_pb2, spec_pb2
+from safeflags.validation.api import (
+    Change,
+    ChangeValidator,
+    Context,
+    FlagSpec,
+    FlagValidator,
+)
+from safeflags.validation.finding import Finding
 
 C = spec_pb2.Condition
 

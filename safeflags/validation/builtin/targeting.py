@@ -8,13 +8,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from safeflags.lower import Lowerer
+from safeflags.compile.lower import Lowerer
+from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.builtin.compile_errors import CompileErrorValidator
 from safeflags.validation.builtin.values import plain
 from safeflags.validation.domain import Space, Tree
 from safeflags.validation.finding import Finding
-from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 
 C = spec_pb2.Condition
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from safeflags.reference import py_value as plain
+from safeflags.compile.reference import py_value as plain
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding
 

@@ -1,0 +1,227 @@
+"""The whole pipeline: load (Jsonnet) -> parse (FlagSpec) -> lower -> pack.
+
+`compile_repo` is what `safeflags compile` and `safeflags validate` both run,
+so what passes validation is exactly what ships.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from safeflags.compile.cache import (
+    CacheEntry,
+    CompileCache,
+    compiler_fingerprint,
+    default_dir,
+    digest,
+)
+from safeflags.compile.config import RepoConfig, load_config
+from safeflags.compile.load import iter_evaluate
+from safeflags.compile.messages import EvalSettings
+from safeflags.compile.pack import pack
+from safeflags.compile.parse.model import key_for_path
+from safeflags.compile.pipeline import FlagOutcome, FlagParser
+from safeflags.source.errors import SourceError
+from safeflags.source.jsonnet import engine_version, ext_codes_for
+from safeflags.source.sandbox import Importer
+from safeflags.v1 import bundle_pb2, spec_pb2
+from safeflags.version import __version__
+
+COMPILER_VERSION = f"safeflags {__version__}"
+# Below this many files to evaluate, parsing here costs less than loading the
+# parser into every evaluator process.
+PARSE_IN_WORKERS_FROM = 64
+
+
+@dataclass
+class CompileResult:
+    config: RepoConfig
+    specs: dict[str, spec_pb2.FlagSpec] = field(default_factory=dict)  # by key
+    files: dict[str, str] = field(default_factory=dict)  # key -> repo-relative file
+    imports: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> what it imported
+    errors: list[SourceError] = field(default_factory=list)
+    bundle: bundle_pb2.Bundle | None = None
+    data: bytes = b""
+    digest: str = ""
+    seconds: float = 0.0
+    cached: int = 0  # flags taken from the compile cache
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def discover(config: RepoConfig) -> list[str]:
+    """Every flag file, repository-relative, sorted: what
+    `flags_dir.rglob("*.jsonnet")` finds that is a file, by os.scandir."""
+    base = config.flags_dir.relative_to(config.root).as_posix()
+    found: list[str] = []
+
+    def walk(directory: str, rel: str) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except PermissionError:
+            return
+        except FileNotFoundError:
+            return
+        for e in entries:
+            path = rel + e.name if rel else e.name
+            if e.name.endswith(".jsonnet") and e.is_file():
+                found.append(path)
+            if e.is_dir() and not e.is_symlink():
+                walk(e.path, path + "/")
+
+    walk(str(config.flags_dir), "" if base == "." else base + "/")
+    return sorted(found)
+
+
+def eval_settings(config: RepoConfig) -> EvalSettings:
+    """How the evaluator processes run this repository's flag files."""
+    return EvalSettings(
+        root=str(config.root.resolve()),
+        roots=(str(config.flags_dir), str(config.templates_dir)),
+        library=(str(config.templates_dir),),
+        ext_codes=ext_codes_for(config.catalog_json()),
+        max_stack=config.model.limits.max_stack,
+        timeout=config.model.limits.eval_timeout_seconds,
+    )
+
+
+def source_revision(root: Path) -> str:
+    """The git commit of the sources, with `+dirty` when flag sources changed."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "."], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def compile_repo(
+    root: Path,
+    *,
+    revision: str | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+) -> CompileResult:
+    """Compile the flag repository at `root`. Never raises for bad flags:
+    every problem is a located error in the result (config errors raise).
+
+    Unchanged flags come from the content-addressed cache (`cache_dir`,
+    default `$SAFEFLAGS_CACHE_DIR` or `<root>/.safeflags-cache`); the result
+    is the same with or without it. Two checkouts of one repository may
+    share a `cache_dir`."""
+    started = time.perf_counter()
+    config = load_config(root)
+    result = CompileResult(config=config)
+    paths = discover(config)
+    keyed: dict[str, str] = {}
+    for rel in paths:
+        key = key_for_path(rel, config.model.flags_dir)
+        if key is None:
+            result.errors.append(SourceError(
+                rel, 0, 0, "a flag file must be flags/<namespace>/<name>.jsonnet with lower-case names "
+                "([a-z][a-z0-9_]*)", stage="load", code="SF106"))
+            continue
+        keyed[rel] = key  # distinct paths give distinct keys: no part may contain a dot
+    settings = eval_settings(config)
+    parser = FlagParser(config)
+    store = _open_cache(config, settings, cache_dir) if cache else None
+    outcomes: dict[str, FlagOutcome] = {}
+    hashes: dict[str, bytes] = {}  # rel -> sha256 of the source, for the cache
+    todo: list[str] = []
+    root_dir = str(config.root)
+    for rel in keyed:
+        entry = None
+        if store is not None:
+            sha = store.source_hash(rel, os.path.join(root_dir, rel))
+            if sha is not None:  # else the evaluator reports it, located
+                hashes[rel] = sha
+                entry = store.lookup(rel, sha)
+        if entry is None:
+            todo.append(rel)
+        elif entry.parse_key == store.parse_key:  # type: ignore[union-attr]
+            spec = spec_pb2.FlagSpec.FromString(entry.spec)
+            outcomes[rel] = FlagOutcome(entry.imports, [], spec, bundle_pb2.CompiledFlag.FromString(entry.compiled))
+        else:  # same Jsonnet output, but the config or the compiler changed
+            outcomes[rel] = parser.outcome(rel, keyed[rel], entry.json_text, entry.imports)
+            _store(store, rel, hashes[rel], entry, outcomes[rel])  # type: ignore[arg-type]
+    result.cached = len(keyed) - len(todo)
+    if len(todo) >= PARSE_IN_WORKERS_FROM:
+        settings = replace(settings, parse_config=digest(config.text), keep_json=store is not None)
+    for res in iter_evaluate(todo, settings, jobs=jobs, progress=progress):
+        if res.error is not None:
+            outcomes[res.path] = FlagOutcome(res.imports, [_explain_jsonnet_error(res.error, config)])
+            continue
+        if res.parsed:
+            outcomes[res.path] = FlagOutcome.from_worker(res)
+        else:
+            outcomes[res.path] = parser.outcome(res.path, keyed[res.path], res.json_text or "null", res.imports)
+        if store is not None and res.path in hashes:
+            _store(store, res.path, hashes[res.path], CacheEntry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
+    if store is not None:
+        store.save()
+    compiled: list[bundle_pb2.CompiledFlag] = []
+    for rel, key in keyed.items():  # in path order, whichever finished first
+        out = outcomes[rel]
+        result.imports[rel] = out.imports
+        result.errors.extend(out.errors)
+        if out.spec is not None and out.compiled is not None:
+            result.specs[key] = out.spec
+            result.files[key] = rel
+            compiled.append(out.compiled)
+    if not result.errors:
+        rev = revision if revision is not None else source_revision(config.root)
+        result.bundle, result.data, result.digest = pack(
+            compiled, config.dimension_protos(), rev, f"{COMPILER_VERSION} ({engine_version()})", optimised=True
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | None) -> CompileCache:
+    """The cache, keyed by everything besides the files that shapes a flag's
+    output; no absolute path, so checkouts elsewhere share entries."""
+    evaluation = digest(
+        COMPILER_VERSION, engine_version(), json.dumps(settings.ext_codes, sort_keys=True), str(settings.max_stack),
+        config.model.flags_dir, config.model.templates_dir,
+    )
+    parsing = digest(config.text, compiler_fingerprint())
+    importer = Importer(config.root, [config.flags_dir, config.templates_dir], [config.templates_dir])
+    return CompileCache(cache_dir or default_dir(config.root), importer, evaluation, parsing)
+
+
+def _store(store: CompileCache, rel: str, source_hash: bytes, entry: CacheEntry, out: FlagOutcome) -> None:
+    """Cache a flag that compiled; errors are recomputed (and stay exact)."""
+    if out.spec is None or out.compiled is None:
+        return
+    store.store(rel, source_hash, replace(
+        entry, parse_key=store.parse_key, spec=out.raw[0] or out.spec.SerializeToString(deterministic=True),
+        compiled=out.raw[1] or out.compiled.SerializeToString(deterministic=True),
+    ))
+
+
+_MISSING_DIM = re.compile(r"^Field does not exist: (\w+)$")
+
+
+def _explain_jsonnet_error(err: SourceError, config: RepoConfig) -> SourceError:
+    """SF101, except `sf.dim.<typo>`: an undeclared dimension (SF104) with a hint."""
+    m = _MISSING_DIM.match(err.message)
+    line = err.source_line or ""
+    if m and re.search(r"\bdim\s*\.\s*" + re.escape(m.group(1)) + r"\b", line):
+        name = m.group(1)
+        hint = config.suggest_dimension(name)
+        return replace(err, code="SF104", message=f"undeclared dimension {name!r}",
+                       hint=f"did you mean {hint!r}?" if hint else "declare it under dimensions: in safeflags.yaml")
+    return err if err.code else replace(err, code="SF101")
