@@ -13,10 +13,7 @@ import logging
 import socket
 import threading
 import urllib.parse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from safeflags.delivery.delivery import Delivery
+from typing import Any, Protocol
 
 log = logging.getLogger("safeflags")
 
@@ -24,8 +21,20 @@ log = logging.getLogger("safeflags")
 READ_TIMEOUT = 45.0
 
 
+class Subscriber(Protocol):
+    """What the listener needs of the delivery that owns it (a Delivery);
+    a protocol, so this module does not import the one that imports it."""
+
+    channel: str
+    url: str
+    poll_interval: float
+    backend: Any
+    stop_event: threading.Event
+    wake: threading.Event
+
+
 class PushListener:
-    def __init__(self, delivery: Delivery, read_timeout: float = READ_TIMEOUT):
+    def __init__(self, delivery: Subscriber, read_timeout: float = READ_TIMEOUT):
         self.delivery = delivery
         self.read_timeout = read_timeout
         self.state = "connecting"
