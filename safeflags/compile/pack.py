@@ -8,13 +8,18 @@ into one sorted table. Same sources, same bytes, same SHA-256.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from safeflags.sdk.simplify import simplify
+from safeflags.sdk.nodes import Dispatch, kind_of
+from safeflags.sdk.simplify import is_constant, simplify
 
 # The format this compiler writes is the one the SDK of the same release reads.
 from safeflags.sdk.snapshot import FORMAT_VERSION
 from safeflags.v1 import bundle_pb2, common_pb2
+
+Expr = bundle_pb2.Expr
+StringSets = list[tuple[bundle_pb2.InSet, list[str]]]
+"""Set-membership nodes holding string values, each with those values."""
 
 
 def optimise(flag: bundle_pb2.CompiledFlag) -> bundle_pb2.CompiledFlag:
@@ -23,37 +28,51 @@ def optimise(flag: bundle_pb2.CompiledFlag) -> bundle_pb2.CompiledFlag:
     del out.rules[:]
     for rule in flag.rules:
         when = simplify(rule.when)
-        if when.WhichOneof("node") == "constant" and not when.constant:
+        if is_constant(when, False):
             continue
         new = out.rules.add()
         new.CopyFrom(rule)
         new.when.CopyFrom(when)
-        if when.WhichOneof("node") == "constant" and rule.WhichOneof("outcome") == "value":
+        if kind_of(when) == "constant" and rule.WhichOneof("outcome") == "value":
             break  # always matches: later rules are unreachable
     return out
 
 
-def _string_sets(flags: list[bundle_pb2.CompiledFlag]) -> list[tuple[bundle_pb2.InSet, list[str]]]:
+def _string_sets(flags: list[bundle_pb2.CompiledFlag]) -> StringSets:
     """Every set-membership node holding string values, with those values."""
-    found = []
+    found: StringSets = []
     for flag in flags:
         for rule in flag.rules:
             stack = [rule.when]
             while stack:
                 e = stack.pop()
-                node = e.WhichOneof("node")
-                if node == "in":
-                    inset = getattr(e, "in")
-                    strings = [v.string_value for v in inset.values if v.WhichOneof("kind") == "string_value"]
-                    if strings:
-                        found.append((inset, strings))
-                elif node == "all":
-                    stack.extend(e.all.items)
-                elif node == "any":
-                    stack.extend(e.any.items)
-                elif node == "not":
-                    stack.append(getattr(e, "not"))
+                STRING_SETS.of(e)(e, stack, found)
     return found
+
+
+def _in_strings(e: Expr, stack: list[Expr], found: StringSets) -> None:
+    inset = getattr(e, "in")
+    strings = [v.string_value for v in inset.values if v.WhichOneof("kind") == "string_value"]
+    if strings:
+        found.append((inset, strings))
+
+
+def _no_strings(e: Expr, stack: list[Expr], found: StringSets) -> None:
+    pass  # a leaf that holds no set of strings
+
+
+STRING_SETS: Dispatch[Callable[[Expr, list[Expr], StringSets], None]] = Dispatch("pack.string_sets", {
+    "constant": _no_strings,
+    "all": lambda e, stack, found: stack.extend(e.all.items),
+    "any": lambda e, stack, found: stack.extend(e.any.items),
+    "not": lambda e, stack, found: stack.append(getattr(e, "not")),
+    "in": _in_strings,
+    "compare": _no_strings,
+    "match": _no_strings,
+    "present": _no_strings,
+    "bucket": _no_strings,
+    "flag": _no_strings,
+})
 
 
 def intern_strings(flags: list[bundle_pb2.CompiledFlag]) -> list[str]:

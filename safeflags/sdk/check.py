@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from safeflags.sdk.details import FlagError
 from safeflags.sdk.kernel.bucketing import BUCKETS
+from safeflags.sdk.nodes import Dispatch, UnknownNode, kind_of
 from safeflags.sdk.values import FIELD_OF_TYPE
 from safeflags.v1 import bundle_pb2
 
@@ -54,51 +56,78 @@ def check_flag(flag: bundle_pb2.CompiledFlag, n_dims: int, n_strings: int) -> No
 
 
 def check_expr(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int = 0) -> None:
+    """Raise FlagError for the first structural problem of `expr`: every node is
+    visited, so a node without a known kind anywhere breaks the flag (UnknownNode)."""
     if depth > MAX_DEPTH:
         raise FlagError(f"{where}: expression deeper than {MAX_DEPTH}")
-    node = expr.WhichOneof("node")
-    if node is None:
-        raise FlagError(f"{where}: empty expression node")
-    if node in ("all", "any"):
-        for item in getattr(expr, node).items:
-            check_expr(item, n_dims, n_strings, where, depth + 1)
-    elif node == "not":
-        check_expr(getattr(expr, "not"), n_dims, n_strings, where, depth + 1)
-    elif node == "in":
-        inset = getattr(expr, "in")
-        _index(where, "dimension", inset.dim, n_dims)
-        for s in inset.strings:
-            _index(where, "string", s, n_strings)
-        for v in inset.values:
-            kind = v.WhichOneof("kind")
-            if kind is None:
-                raise FlagError(f"{where}: set member without a value")
-            if kind == "json_value":
-                _check_json(where, v.json_value)
-    elif node == "compare":
-        c = expr.compare
-        _index(where, "dimension", c.dim, n_dims)
-        if c.op == c.OP_UNSPECIFIED or c.kind == c.KIND_UNSPECIFIED:
-            raise FlagError(f"{where}: comparison without an operator or kind")
-    elif node == "match":
-        m = expr.match
-        _index(where, "dimension", m.dim, n_dims)
-        if m.op == m.OP_UNSPECIFIED:
-            raise FlagError(f"{where}: match without an operator")
-        if m.op == m.OP_REGEX:
-            try:
-                re.compile(m.pattern)
-            except (re.error, RecursionError, OverflowError) as exc:
-                raise FlagError(f"{where}: bad regex {m.pattern!r}: {exc}") from None
-    elif node == "present":
-        _index(where, "dimension", expr.present.dim, n_dims)
-    elif node == "bucket":
-        _index(where, "bucket unit", expr.bucket.unit, n_dims)
-    elif node == "flag":
-        if expr.flag.value.WhichOneof("kind") is None:
-            raise FlagError(f"{where}: prerequisite on {expr.flag.key!r} without a value")
-        if expr.flag.value.WhichOneof("kind") == "json_value":
-            _check_json(where, expr.flag.value.json_value)
+    try:
+        check = CHECK.of(expr)
+    except UnknownNode:
+        raise UnknownNode(expr, where) from None
+    check(expr, n_dims, n_strings, where, depth)
+
+
+def _items(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    for item in getattr(expr, kind_of(expr)).items:
+        check_expr(item, n_dims, n_strings, where, depth + 1)
+
+
+def _not(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    check_expr(getattr(expr, "not"), n_dims, n_strings, where, depth + 1)
+
+
+def _in(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    inset = getattr(expr, "in")
+    _index(where, "dimension", inset.dim, n_dims)
+    for s in inset.strings:
+        _index(where, "string", s, n_strings)
+    for v in inset.values:
+        kind = v.WhichOneof("kind")
+        if kind is None:
+            raise FlagError(f"{where}: set member without a value")
+        if kind == "json_value":
+            _check_json(where, v.json_value)
+
+
+def _compare(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    c = expr.compare
+    _index(where, "dimension", c.dim, n_dims)
+    if c.op == c.OP_UNSPECIFIED or c.kind == c.KIND_UNSPECIFIED:
+        raise FlagError(f"{where}: comparison without an operator or kind")
+
+
+def _match(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    m = expr.match
+    _index(where, "dimension", m.dim, n_dims)
+    if m.op == m.OP_UNSPECIFIED:
+        raise FlagError(f"{where}: match without an operator")
+    if m.op == m.OP_REGEX:
+        try:
+            re.compile(m.pattern)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise FlagError(f"{where}: bad regex {m.pattern!r}: {exc}") from None
+
+
+def _flag(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:
+    kind = expr.flag.value.WhichOneof("kind")
+    if kind is None:
+        raise FlagError(f"{where}: prerequisite on {expr.flag.key!r} without a value")
+    if kind == "json_value":
+        _check_json(where, expr.flag.value.json_value)
+
+
+CHECK: Dispatch[Callable[[bundle_pb2.Expr, int, int, str, int], None]] = Dispatch("check", {
+    "constant": lambda expr, n_dims, n_strings, where, depth: None,
+    "all": _items,
+    "any": _items,
+    "not": _not,
+    "in": _in,
+    "compare": _compare,
+    "match": _match,
+    "present": lambda expr, n_dims, n_strings, where, depth: _index(where, "dimension", expr.present.dim, n_dims),
+    "bucket": lambda expr, n_dims, n_strings, where, depth: _index(where, "bucket unit", expr.bucket.unit, n_dims),
+    "flag": _flag,
+})
 
 
 def _index(where: str, what: str, index: int, size: int) -> None:

@@ -41,6 +41,7 @@ from safeflags.sdk.details import ErrorCode, EvaluationError, Reason, Resolution
 from safeflags.sdk.interpret import same_kind
 from safeflags.sdk.kernel import semver, timestamps
 from safeflags.sdk.kernel.bucketing import BUCKETS
+from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.sdk.partial import SpecializedFlag
 from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2
@@ -106,42 +107,43 @@ class _Emitter:
         return f"({var} := ctx.get({self.dim(index)}))", var
 
     def expr(self, e: bundle_pb2.Expr) -> str:
-        node = e.WhichOneof("node")
-        if node == "constant":
-            return "True" if e.constant else "False"
-        if node == "all" or node == "any":
-            parts = [self.expr(item) for item in getattr(e, node).items]
-            if not parts:
-                return "True" if node == "all" else "False"
-            return "(" + f" {'and' if node == 'all' else 'or'} ".join(parts) + ")"
-        if node == "not":
-            return f"(not {self.expr(getattr(e, 'not'))})"
-        if node == "present":
-            return f"(ctx.get({self.dim(e.present.dim)}) is not None)"
-        if node == "in":
-            return self.in_set(getattr(e, "in"))
-        if node == "compare":
-            return self.compare(e.compare)
-        if node == "match":
-            return self.match(e.match)
-        if node == "bucket":
-            b = e.bucket
-            read, var = self.read(b.unit)
-            h = self.hashed(b.salt, var)
-            hi = self.bind(b.hi)
-            lo = f"{self.bind(b.lo)} <= " if b.lo else ""  # most ranges start at 0
-            t = self.fresh("_t")
-            return (
-                f"((({t} := _type({read})) is str and {lo}{h.format(var)} < {hi}) or "
-                f"({t} is int and {lo}{h.format(f'str({var})')} < {hi}))"
-            )
-        if node == "flag":
-            if self.flag_is is None:
-                raise ValueError("prerequisite without a flag_is helper")
-            self.uses_path = True
-            helper = self.bind(self.flag_is)
-            return f"{helper}({self.bind(e.flag.key)}, {self.bind(decoded(e.flag.value))}, ctx, _path)"
-        raise ValueError(f"empty expression node: {e!r}")
+        """Python source for `e`; UnknownNode for a node without a known kind."""
+        return EMIT.of(e)(self, e)
+
+    def constant(self, e: bundle_pb2.Expr) -> str:
+        return "True" if e.constant else "False"
+
+    def items(self, e: bundle_pb2.Expr) -> str:
+        kind = kind_of(e)
+        parts = [self.expr(item) for item in getattr(e, kind).items]
+        if not parts:
+            return "True" if kind == "all" else "False"
+        return "(" + f" {'and' if kind == 'all' else 'or'} ".join(parts) + ")"
+
+    def negation(self, e: bundle_pb2.Expr) -> str:
+        return f"(not {self.expr(getattr(e, 'not'))})"
+
+    def present(self, e: bundle_pb2.Expr) -> str:
+        return f"(ctx.get({self.dim(e.present.dim)}) is not None)"
+
+    def bucket(self, e: bundle_pb2.Expr) -> str:
+        b = e.bucket
+        read, var = self.read(b.unit)
+        h = self.hashed(b.salt, var)
+        hi = self.bind(b.hi)
+        lo = f"{self.bind(b.lo)} <= " if b.lo else ""  # most ranges start at 0
+        t = self.fresh("_t")
+        return (
+            f"((({t} := _type({read})) is str and {lo}{h.format(var)} < {hi}) or "
+            f"({t} is int and {lo}{h.format(f'str({var})')} < {hi}))"
+        )
+
+    def flag(self, e: bundle_pb2.Expr) -> str:
+        if self.flag_is is None:
+            raise ValueError("prerequisite without a flag_is helper")
+        self.uses_path = True
+        helper = self.bind(self.flag_is)
+        return f"{helper}({self.bind(e.flag.key)}, {self.bind(decoded(e.flag.value))}, ctx, _path)"
 
     def hashed(self, salt: str, var: str) -> str:
         """A format string hashing `{}` (an expression yielding a str) under `salt`."""
@@ -208,6 +210,21 @@ class _Emitter:
         return head + f"{text}.{_STR_METHODS[m.op]}({pattern}))"
 
 
+# Dispatch happens while the source is written: the generated code has none.
+EMIT: Dispatch[Callable[[_Emitter, bundle_pb2.Expr], str]] = Dispatch("codegen", {
+    "constant": _Emitter.constant,
+    "all": _Emitter.items,
+    "any": _Emitter.items,
+    "not": _Emitter.negation,
+    "in": lambda em, e: em.in_set(getattr(e, "in")),
+    "compare": lambda em, e: em.compare(e.compare),
+    "match": lambda em, e: em.match(e.match),
+    "present": _Emitter.present,
+    "bucket": _Emitter.bucket,
+    "flag": _Emitter.flag,
+})
+
+
 def compile_flag(
     spec: SpecializedFlag,
     outcomes: Sequence[object],
@@ -254,8 +271,8 @@ def compile_flag(
     if em.uses_path:
         head.append(f"    _path = _stack + ({em.bind(spec.flag.key)},)")
     params = ", ".join(name for name, _ in em.params)
-    source = "\n".join([f"def _flag(ctx, _stack, {params}):"] + head + body) + "\n"
-    defaults = ((),) + tuple(value for _, value in em.params)
+    source = "\n".join([f"def _flag(ctx, _stack, {params}):", *head, *body]) + "\n"
+    defaults = ((), *(value for _, value in em.params))
     return FunctionType(_code(source), _GLOBALS, "_flag", defaults)
 
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from safeflags.sdk.details import Reason, Resolution
 from safeflags.sdk.kernel import semver, timestamps
 from safeflags.sdk.kernel.bucketing import bucket, unit_key
+from safeflags.sdk.nodes import Dispatch
 from safeflags.sdk.values import decoded, strict_equal
 from safeflags.v1 import bundle_pb2
 
@@ -83,32 +84,49 @@ def eval_expr(
     errors: list[str] | None = None,
 ) -> bool:
     """Truth of `expr` in `ctx`. `path` holds the flags being evaluated (for
-    prerequisites); problems that do not stop evaluation go to `errors`."""
-    node = expr.WhichOneof("node")
-    if node == "constant":
-        return expr.constant
-    if node == "all":
-        return all(eval_expr(e, ctx, env, path, errors) for e in expr.all.items)
-    if node == "any":
-        return any(eval_expr(e, ctx, env, path, errors) for e in expr.any.items)
-    if node == "not":
-        return not eval_expr(getattr(expr, "not"), ctx, env, path, errors)
-    if node == "flag":
-        return eval_flag_is(expr.flag, ctx, env, path, errors)
-    if node == "bucket":
-        b = expr.bucket
-        unit = unit_key(ctx.get(env.names[b.unit]))
-        return unit is not None and b.lo <= bucket(b.salt, unit) < b.hi
-    if node == "in":
-        inset = getattr(expr, "in")
-        return in_set(inset, ctx.get(env.names[inset.dim]), env.strings)
-    if node == "compare":
-        return compare(expr.compare, ctx.get(env.names[expr.compare.dim]))
-    if node == "match":
-        return match(expr.match, ctx.get(env.names[expr.match.dim]))
-    if node == "present":
-        return ctx.get(env.names[expr.present.dim]) is not None
-    raise ValueError(f"empty expression node: {expr!r}")
+    prerequisites); problems that do not stop evaluation go to `errors`.
+    UnknownNode for a node without a kind this schema knows."""
+    return EVALUATE.of(expr)(expr, ctx, env, path, errors)
+
+
+NodeEval = Callable[[Expr, Mapping[str, object], Env, tuple[str, ...], list[str] | None], bool]
+
+
+def _all(expr: Expr, ctx: Mapping[str, object], env: Env, path: tuple[str, ...], errors: list[str] | None) -> bool:
+    return all(eval_expr(e, ctx, env, path, errors) for e in expr.all.items)
+
+
+def _any(expr: Expr, ctx: Mapping[str, object], env: Env, path: tuple[str, ...], errors: list[str] | None) -> bool:
+    return any(eval_expr(e, ctx, env, path, errors) for e in expr.any.items)
+
+
+def _not(expr: Expr, ctx: Mapping[str, object], env: Env, path: tuple[str, ...], errors: list[str] | None) -> bool:
+    return not eval_expr(getattr(expr, "not"), ctx, env, path, errors)
+
+
+def _bucket(expr: Expr, ctx: Mapping[str, object], env: Env, path: tuple[str, ...], errors: list[str] | None) -> bool:
+    b = expr.bucket
+    unit = unit_key(ctx.get(env.names[b.unit]))
+    return unit is not None and b.lo <= bucket(b.salt, unit) < b.hi
+
+
+def _in(expr: Expr, ctx: Mapping[str, object], env: Env, path: tuple[str, ...], errors: list[str] | None) -> bool:
+    inset = getattr(expr, "in")
+    return in_set(inset, ctx.get(env.names[inset.dim]), env.strings)
+
+
+EVALUATE: Dispatch[NodeEval] = Dispatch("interpret", {
+    "constant": lambda expr, ctx, env, path, errors: expr.constant,
+    "all": _all,
+    "any": _any,
+    "not": _not,
+    "in": _in,
+    "compare": lambda expr, ctx, env, path, errors: compare(expr.compare, ctx.get(env.names[expr.compare.dim])),
+    "match": lambda expr, ctx, env, path, errors: match(expr.match, ctx.get(env.names[expr.match.dim])),
+    "present": lambda expr, ctx, env, path, errors: ctx.get(env.names[expr.present.dim]) is not None,
+    "bucket": _bucket,
+    "flag": lambda expr, ctx, env, path, errors: eval_flag_is(expr.flag, ctx, env, path, errors),
+})
 
 
 def in_set(inset: bundle_pb2.InSet, value: object, strings: Sequence[str]) -> bool:
@@ -163,7 +181,7 @@ def eval_flag_is(
     MAX_FLAG_DEPTH, an unknown or broken flag: unmet, and reported."""
     problem = None
     if node.key in path:
-        problem = f"prerequisite cycle: {' -> '.join(path + (node.key,))}"
+        problem = f"prerequisite cycle: {' -> '.join((*path, node.key))}"
     elif len(path) > MAX_FLAG_DEPTH:
         problem = f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {node.key!r}"
     elif node.key not in env.flags:
@@ -207,7 +225,7 @@ def evaluate(
     specialisation, not of one evaluation."""
     if flag.disabled:
         return Resolution(flag.fallback, Reason.DISABLED, None)
-    path = stack + (flag.key,)
+    path = (*stack, flag.key)
     for i, rule in enumerate(flag.rules):
         if not eval_expr(rule.when, ctx, env, path, errors):
             continue

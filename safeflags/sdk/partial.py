@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from safeflags.sdk.details import Reason, Resolution
 from safeflags.sdk.interpret import Env, eval_expr, rule_reason, split_value
+from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.sdk.simplify import combine, constant, is_constant, negate, simplify
 from safeflags.sdk.values import decoded, strict_equal
 from safeflags.v1 import bundle_pb2, common_pb2
@@ -69,37 +70,73 @@ def specialize(
 
 def leaf_dim(expr: Expr) -> int | None:
     """The dimension a leaf reads, None for constants, combinators and prerequisites."""
-    node = expr.WhichOneof("node")
-    if node == "bucket":
-        return expr.bucket.unit
-    if node in ("in", "compare", "match", "present"):
-        return getattr(expr, node).dim  # type: ignore[no-any-return]
-    return None
+    return LEAF_DIM.of(expr)(expr)
+
+
+LEAF_DIM: Dispatch[Callable[[Expr], int | None]] = Dispatch("partial.leaf_dim", {
+    "constant": lambda expr: None,
+    "all": lambda expr: None,
+    "any": lambda expr: None,
+    "not": lambda expr: None,
+    "in": lambda expr: getattr(expr, "in").dim,
+    "compare": lambda expr: expr.compare.dim,
+    "match": lambda expr: expr.match.dim,
+    "present": lambda expr: expr.present.dim,
+    "bucket": lambda expr: expr.bucket.unit,
+    "flag": lambda expr: None,  # another flag, decided by `resolve`, never by a dimension
+})
 
 
 def pin(expr: Expr, pinned: Mapping[int, object], env: Env, resolve: Resolver | None = None) -> Expr:
     """`expr` with pinned leaves (and resolvable prerequisites) replaced by
     constants. Not simplified; unchanged subtrees are returned as they are."""
-    node = expr.WhichOneof("node")
-    if node == "all" or node == "any":
-        items = getattr(expr, node).items
-        pinned_items = [pin(e, pinned, env, resolve) for e in items]
-        if all(a is b for a, b in zip(pinned_items, items)):
-            return expr
-        return combine(node, pinned_items)
-    if node == "not":
-        inner = getattr(expr, "not")
-        p = pin(inner, pinned, env, resolve)
-        return expr if p is inner else negate(p)
-    if node == "flag":
-        known = resolve(expr.flag.key) if resolve is not None else None
-        if known is None:
-            return expr
-        return constant(strict_equal(known[0], decoded(expr.flag.value)))
+    return PIN.of(expr)(expr, pinned, env, resolve)
+
+
+NodePin = Callable[[Expr, Mapping[int, object], Env, Resolver | None], Expr]
+
+
+def _pin_items(expr: Expr, pinned: Mapping[int, object], env: Env, resolve: Resolver | None) -> Expr:
+    kind = kind_of(expr)
+    items = getattr(expr, kind).items
+    pinned_items = [pin(e, pinned, env, resolve) for e in items]
+    if all(a is b for a, b in zip(pinned_items, items, strict=True)):
+        return expr
+    return combine(kind, pinned_items)
+
+
+def _pin_not(expr: Expr, pinned: Mapping[int, object], env: Env, resolve: Resolver | None) -> Expr:
+    inner = getattr(expr, "not")
+    p = pin(inner, pinned, env, resolve)
+    return expr if p is inner else negate(p)
+
+
+def _pin_flag(expr: Expr, pinned: Mapping[int, object], env: Env, resolve: Resolver | None) -> Expr:
+    known = resolve(expr.flag.key) if resolve is not None else None
+    if known is None:
+        return expr
+    return constant(strict_equal(known[0], decoded(expr.flag.value)))
+
+
+def _pin_leaf(expr: Expr, pinned: Mapping[int, object], env: Env, resolve: Resolver | None) -> Expr:
     dim = leaf_dim(expr)
     if dim is not None and dim in pinned:
         return constant(eval_expr(expr, {env.names[dim]: pinned[dim]}, env))
     return expr
+
+
+PIN: Dispatch[NodePin] = Dispatch("partial.pin", {
+    "constant": lambda expr, pinned, env, resolve: expr,
+    "all": _pin_items,
+    "any": _pin_items,
+    "not": _pin_not,
+    "in": _pin_leaf,
+    "compare": _pin_leaf,
+    "match": _pin_leaf,
+    "present": _pin_leaf,
+    "bucket": _pin_leaf,
+    "flag": _pin_flag,
+})
 
 
 def specialize_flag(

@@ -4,14 +4,16 @@
 
 Used by `safeflags explain` and in error messages. Strings are JSON-quoted so
 the output is unambiguous; an index out of range prints as `?dim7` instead of
-failing, since this runs on bundles being debugged.
+failing, since this runs on bundles being debugged. A node without a known
+kind is no such detail: it raises UnknownNode, as in every other walker.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
+from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2, common_pb2
 
@@ -51,46 +53,62 @@ def _number(x: float) -> str:
 
 def _time(seconds: float) -> str:
     try:
-        return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
     except (OverflowError, ValueError, OSError):
         return repr(seconds)
 
 
 def _render(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
-    node = e.WhichOneof("node")
-    if node == "constant":
-        return "true" if e.constant else "false"
-    if node == "all" or node == "any":
-        return f"{node}(" + ", ".join(_render(i, names, strings) for i in getattr(e, node).items) + ")"
-    if node == "not":
-        return f"not({_render(getattr(e, 'not'), names, strings)})"
-    if node == "in":
-        s = getattr(e, "in")
-        members = [_string(strings, i) for i in s.strings]
-        members += [_member(v) for v in s.values]
-        return f"{_name(names, s.dim)} in {{{', '.join(members)}}}"
-    if node == "compare":
-        c = e.compare
-        op = _OPS.get(c.op, "?")
-        if c.kind == C.KIND_SEMVER:
-            right = f"semver({render_value(c.text)})"
-        elif c.kind == C.KIND_TIMESTAMP:
-            right = f"time({render_value(_time(c.number))})"
-        else:
-            right = _number(c.number)
-        return f"{_name(names, c.dim)} {op} {right}"
-    if node == "match":
-        m = e.match
-        extra = ", ignore_case" if m.ignore_case else ""
-        return f"{_MATCH.get(m.op, '?')}({_name(names, m.dim)}, {render_value(m.pattern)}{extra})"
-    if node == "present":
-        return f"present({_name(names, e.present.dim)})"
-    if node == "bucket":
-        b = e.bucket
-        return f"bucket({_name(names, b.unit)}, salt={render_value(b.salt)}) in [{b.lo}, {b.hi})"
-    if node == "flag":
-        return f"flag({render_value(e.flag.key)}) == {_member(e.flag.value)}"
-    return "?empty"
+    return RENDER.of(e)(e, names, strings)
+
+
+def _items(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
+    kind = kind_of(e)
+    return f"{kind}(" + ", ".join(_render(i, names, strings) for i in getattr(e, kind).items) + ")"
+
+
+def _in(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
+    s = getattr(e, "in")
+    members = [_string(strings, i) for i in s.strings]
+    members += [_member(v) for v in s.values]
+    return f"{_name(names, s.dim)} in {{{', '.join(members)}}}"
+
+
+def _compare(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
+    c = e.compare
+    op = _OPS.get(c.op, "?")
+    if c.kind == C.KIND_SEMVER:
+        right = f"semver({render_value(c.text)})"
+    elif c.kind == C.KIND_TIMESTAMP:
+        right = f"time({render_value(_time(c.number))})"
+    else:
+        right = _number(c.number)
+    return f"{_name(names, c.dim)} {op} {right}"
+
+
+def _match(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
+    m = e.match
+    extra = ", ignore_case" if m.ignore_case else ""
+    return f"{_MATCH.get(m.op, '?')}({_name(names, m.dim)}, {render_value(m.pattern)}{extra})"
+
+
+def _bucket(e: bundle_pb2.Expr, names: Sequence[str], strings: Sequence[str]) -> str:
+    b = e.bucket
+    return f"bucket({_name(names, b.unit)}, salt={render_value(b.salt)}) in [{b.lo}, {b.hi})"
+
+
+RENDER: Dispatch[Callable[[bundle_pb2.Expr, Sequence[str], Sequence[str]], str]] = Dispatch("render", {
+    "constant": lambda e, names, strings: "true" if e.constant else "false",
+    "all": _items,
+    "any": _items,
+    "not": lambda e, names, strings: f"not({_render(getattr(e, 'not'), names, strings)})",
+    "in": _in,
+    "compare": _compare,
+    "match": _match,
+    "present": lambda e, names, strings: f"present({_name(names, e.present.dim)})",
+    "bucket": _bucket,
+    "flag": lambda e, names, strings: f"flag({render_value(e.flag.key)}) == {_member(e.flag.value)}",
+})
 
 
 def _member(value: common_pb2.Value) -> str:

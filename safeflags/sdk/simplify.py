@@ -14,8 +14,9 @@ The input is never modified; unchanged subtrees may be shared with it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.v1 import bundle_pb2
 
 Expr = bundle_pb2.Expr
@@ -39,26 +40,45 @@ def combine(kind: str, items: Iterable[Expr]) -> Expr:
 
 
 def is_constant(expr: Expr, value: bool) -> bool:
-    return expr.WhichOneof("node") == "constant" and expr.constant is value
+    return expr.HasField("constant") and expr.constant is value
 
 
 def simplify(expr: Expr) -> Expr:
-    node = expr.WhichOneof("node")
-    if node == "not":
-        inner = simplify(getattr(expr, "not"))
-        kind = inner.WhichOneof("node")
-        if kind == "constant":
-            return constant(not inner.constant)
-        if kind == "not":
-            return getattr(inner, "not")
-        return negate(inner)
-    if node == "all" or node == "any":
-        return _simplify_list(node, getattr(expr, node).items)
-    if node == "in":
-        inset = getattr(expr, "in")
-        if not inset.strings and not inset.values:
-            return constant(False)
+    """`expr` optimised (see module doc); UnknownNode for a node without a known kind."""
+    return SIMPLIFY.of(expr)(expr)
+
+
+def _simplify_not(expr: Expr) -> Expr:
+    inner = simplify(getattr(expr, "not"))
+    kind = kind_of(inner)
+    if kind == "constant":
+        return constant(not inner.constant)
+    if kind == "not":
+        return getattr(inner, "not")
+    return negate(inner)
+
+
+def _simplify_in(expr: Expr) -> Expr:
+    inset = getattr(expr, "in")
+    return constant(False) if not inset.strings and not inset.values else expr
+
+
+def _unchanged(expr: Expr) -> Expr:
     return expr
+
+
+SIMPLIFY: Dispatch[Callable[[Expr], Expr]] = Dispatch("simplify", {
+    "constant": _unchanged,
+    "all": lambda expr: _simplify_list("all", expr.all.items),
+    "any": lambda expr: _simplify_list("any", expr.any.items),
+    "not": _simplify_not,
+    "in": _simplify_in,
+    "compare": _unchanged,
+    "match": _unchanged,
+    "present": _unchanged,
+    "bucket": _unchanged,
+    "flag": _unchanged,
+})
 
 
 def _simplify_list(kind: str, children: Iterable[Expr]) -> Expr:
@@ -69,7 +89,7 @@ def _simplify_list(kind: str, children: Iterable[Expr]) -> Expr:
     seen: set[bytes] = set()
     for child in children:
         s = simplify(child)
-        s_kind = s.WhichOneof("node")
+        s_kind = kind_of(s)
         if s_kind == "constant":
             if s.constant is decisive:
                 return constant(decisive)

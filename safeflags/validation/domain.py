@@ -20,13 +20,14 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from safeflags.compile.config import DimensionConfig
 from safeflags.sdk.kernel import semver
 from safeflags.sdk.kernel.bucketing import BUCKETS
+from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.v1 import bundle_pb2
 
 Expr = bundle_pb2.Expr
@@ -86,30 +87,47 @@ class Space:
         self.buckets.setdefault((unit, split.salt), set()).update(a.upper for a in split.arms)
 
     def _walk(self, e: Expr, names: Sequence[str]) -> None:
-        kind = e.WhichOneof("node")
-        if kind in ("all", "any"):
-            for item in getattr(e, kind).items:
-                self._walk(item, names)
-        elif kind == "not":
-            self._walk(getattr(e, "not"), names)
-        elif kind == "in":
-            d = self._dim(names[getattr(e, "in").dim])
-            d.mentioned.update(_plain(v, d.dtype) for v in getattr(e, "in").values)
-        elif kind == "compare":
-            d = self._dim(names[e.compare.dim])
-            d.mentioned.add(_operand(e.compare))
-        elif kind == "match":
-            d = self._dim(names[e.match.dim])
-            self.free[("match", e.match.SerializeToString(deterministic=True), d.name)] = (1.0, 0.0)
-        elif kind == "present":
-            self._dim(names[e.present.dim])
-        elif kind == "bucket":
-            unit = names[e.bucket.unit]
-            self._dim(unit)
-            self.buckets.setdefault((unit, e.bucket.salt), set()).update((e.bucket.lo, e.bucket.hi))
-        elif kind == "flag":
-            # Another flag's value: assume it serves what is asked (an upper bound).
-            self.free[("flag", e.flag.SerializeToString(deterministic=True))] = (0.0, 1.0)
+        self._COLLECT.of(e)(self, e, names)
+
+    def _collect_items(self, e: Expr, names: Sequence[str]) -> None:
+        for item in getattr(e, kind_of(e)).items:
+            self._walk(item, names)
+
+    def _collect_in(self, e: Expr, names: Sequence[str]) -> None:
+        d = self._dim(names[getattr(e, "in").dim])
+        d.mentioned.update(_plain(v, d.dtype) for v in getattr(e, "in").values)
+
+    def _collect_compare(self, e: Expr, names: Sequence[str]) -> None:
+        self._dim(names[e.compare.dim]).mentioned.add(_operand(e.compare))
+
+    def _collect_match(self, e: Expr, names: Sequence[str]) -> None:
+        d = self._dim(names[e.match.dim])
+        self.free[("match", e.match.SerializeToString(deterministic=True), d.name)] = (1.0, 0.0)
+
+    def _collect_present(self, e: Expr, names: Sequence[str]) -> None:
+        self._dim(names[e.present.dim])
+
+    def _collect_bucket(self, e: Expr, names: Sequence[str]) -> None:
+        unit = names[e.bucket.unit]
+        self._dim(unit)
+        self.buckets.setdefault((unit, e.bucket.salt), set()).update((e.bucket.lo, e.bucket.hi))
+
+    def _collect_flag(self, e: Expr, names: Sequence[str]) -> None:
+        # Another flag's value: assume it serves what is asked (an upper bound).
+        self.free[("flag", e.flag.SerializeToString(deterministic=True))] = (0.0, 1.0)
+
+    _COLLECT: Dispatch[Callable[[Space, Expr, Sequence[str]], None]] = Dispatch("domain.collect", {
+        "constant": lambda self, e, names: None,
+        "all": _collect_items,
+        "any": _collect_items,
+        "not": lambda self, e, names: self._walk(getattr(e, "not"), names),
+        "in": _collect_in,
+        "compare": _collect_compare,
+        "match": _collect_match,
+        "present": _collect_present,
+        "bucket": _collect_bucket,
+        "flag": _collect_flag,
+    })
 
     # --- the partition ----------------------------------------------------
     def _states(self, d: _Dim) -> list[tuple[State, float]]:
@@ -148,7 +166,8 @@ class Space:
                 vars_.append((name, self._states(self.dims[name])))
             for key in sorted(self.buckets):
                 bounds = sorted(self.buckets[key] | {0, BUCKETS})
-                vars_.append((("bucket",) + key, [(("range", lo, hi), (hi - lo) / BUCKETS) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]))
+                ranges = [(("range", lo, hi), (hi - lo) / BUCKETS) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+                vars_.append((("bucket", *key), ranges))
             for key in sorted(self.free, key=repr):
                 wf, wt = self.free[key]
                 vars_.append((key, [(("bool", False), wf), (("bool", True), wt)]))
@@ -176,7 +195,7 @@ class Space:
                 for _, w in combo:
                     weight *= w
                 if weight > 0 or not self.weighted:
-                    yield {k: s for k, (s, _) in zip(keys, combo)}, (weight if self.weighted else 1.0)
+                    yield {k: s for k, (s, _) in zip(keys, combo, strict=True)}, (weight if self.weighted else 1.0)
             return
         if not self.weighted:
             raise TooLarge(self.size())
@@ -222,92 +241,133 @@ class Space:
                 got = indicators[(key, i)] = pattern & full
             return got
 
-        def leaf(e: Expr, kind: str) -> int:
-            keys = self._reads(e, kind, names)
+        def leaf(e: Expr) -> int:
+            keys = self._reads(e, names)
             mask = 0
             for combo in itertools.product(*(range(len(strides[k][1])) for k in keys)):
-                cell = {k: strides[k][1][i] for k, i in zip(keys, combo)}
+                cell = {k: strides[k][1][i] for k, i in zip(keys, combo, strict=True)}
                 if self.holds(e, names, cell):
                     part = full
-                    for k, i in zip(keys, combo):
+                    for k, i in zip(keys, combo, strict=True):
                         part &= indicator(k, i)
                     mask |= part
             return mask
 
         def walk(e: Expr) -> int:
-            kind = e.WhichOneof("node")
-            if kind == "constant":
-                return full if e.constant else 0
-            if kind == "all":
-                out = full
-                for x in e.all.items:
-                    out &= walk(x)
-                return out
-            if kind == "any":
-                out = 0
-                for x in e.any.items:
-                    out |= walk(x)
-                return out
-            if kind == "not":
-                return full ^ walk(getattr(e, "not"))
-            return leaf(e, kind)
+            return self._TRUTH.of(e)(e, walk, leaf, full)
 
         return [walk(e) for e in exprs]
 
     @staticmethod
-    def _reads(e: Expr, kind: str, names: Sequence[str]) -> list[Any]:
-        """The cell variables `holds` reads for the leaf `e`."""
-        if kind == "flag":
-            return [("flag", e.flag.SerializeToString(deterministic=True))]
-        if kind == "bucket":
-            unit = names[e.bucket.unit]
-            return [unit, ("bucket", unit, e.bucket.salt)]
-        node = getattr(e, kind)
-        name = names[node.dim]
-        if kind == "match":
-            return [name, ("match", node.SerializeToString(deterministic=True), name)]
-        return [name]
+    def _truth_all(e: Expr, walk: Callable[[Expr], int], leaf: Callable[[Expr], int], full: int) -> int:
+        out = full
+        for x in e.all.items:
+            out &= walk(x)
+        return out
+
+    @staticmethod
+    def _truth_any(e: Expr, walk: Callable[[Expr], int], leaf: Callable[[Expr], int], full: int) -> int:
+        out = 0
+        for x in e.any.items:
+            out |= walk(x)
+        return out
+
+    # (node, walk, leaf, all cells) -> the node's cells: combinators combine bit sets, leaves go cell by cell.
+    _TRUTH: Dispatch[Callable[[Expr, Callable[[Expr], int], Callable[[Expr], int], int], int]] = Dispatch(
+        "domain.truth", {
+            "constant": lambda e, walk, leaf, full: full if e.constant else 0,
+            "all": _truth_all,
+            "any": _truth_any,
+            "not": lambda e, walk, leaf, full: full ^ walk(getattr(e, "not")),
+            "in": lambda e, walk, leaf, full: leaf(e),
+            "compare": lambda e, walk, leaf, full: leaf(e),
+            "match": lambda e, walk, leaf, full: leaf(e),
+            "present": lambda e, walk, leaf, full: leaf(e),
+            "bucket": lambda e, walk, leaf, full: leaf(e),
+            "flag": lambda e, walk, leaf, full: leaf(e),
+        })
+
+    @staticmethod
+    def _reads(e: Expr, names: Sequence[str]) -> list[Any]:
+        """The cell variables `holds` reads for `e`, each once."""
+        return Space._READS.of(e)(e, names)
+
+    @staticmethod
+    def _reads_items(e: Expr, names: Sequence[str]) -> list[Any]:
+        return list(dict.fromkeys(k for x in getattr(e, kind_of(e)).items for k in Space._reads(x, names)))
+
+    @staticmethod
+    def _reads_match(e: Expr, names: Sequence[str]) -> list[Any]:
+        name = names[e.match.dim]
+        return [name, ("match", e.match.SerializeToString(deterministic=True), name)]
+
+    _READS: Dispatch[Callable[[Expr, Sequence[str]], list[Any]]] = Dispatch("domain.reads", {
+        "constant": lambda e, names: [],
+        "all": _reads_items,
+        "any": _reads_items,
+        "not": lambda e, names: Space._reads(getattr(e, "not"), names),
+        "in": lambda e, names: [names[getattr(e, "in").dim]],
+        "compare": lambda e, names: [names[e.compare.dim]],
+        "match": _reads_match,
+        "present": lambda e, names: [names[e.present.dim]],
+        "bucket": lambda e, names: [names[e.bucket.unit], ("bucket", names[e.bucket.unit], e.bucket.salt)],
+        "flag": lambda e, names: [("flag", e.flag.SerializeToString(deterministic=True))],
+    })
 
     # --- evaluation -------------------------------------------------------
     def holds(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
-        kind = e.WhichOneof("node")
-        if kind == "constant":
-            return e.constant
-        if kind == "all":
-            return all(self.holds(x, names, cell) for x in e.all.items)
-        if kind == "any":
-            return any(self.holds(x, names, cell) for x in e.any.items)
-        if kind == "not":
-            return not self.holds(getattr(e, "not"), names, cell)
-        if kind == "flag":
-            return bool(cell[("flag", e.flag.SerializeToString(deterministic=True))][1])
-        if kind == "bucket":
-            unit = names[e.bucket.unit]
-            if cell[unit] == ABSENT:
-                return False
-            lo = cell[("bucket", unit, e.bucket.salt)][1]
-            return bool(e.bucket.lo <= lo < e.bucket.hi)
-        node = getattr(e, kind)
+        return self._HOLDS.of(e)(self, e, names, cell)
+
+    def _holds_bucket(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
+        unit = names[e.bucket.unit]
+        if cell[unit] == ABSENT:
+            return False
+        lo = cell[("bucket", unit, e.bucket.salt)][1]
+        return bool(e.bucket.lo <= lo < e.bucket.hi)
+
+    def _holds_in(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
+        node = getattr(e, "in")
         name = names[node.dim]
         state = cell[name]
         if state == ABSENT:
             return False
-        if kind == "present":
-            return True
         dtype = self.dims[name].dtype
-        if kind == "in":
-            if state[0] == "pos":
-                return any(self._order[name][_plain(v, dtype)] == state[1] for v in node.values)
-            return state[0] == "value" and state[1] in {_plain(v, dtype) for v in node.values}
-        if kind == "compare":
-            here, there = state[1], self._order[name][_operand(node)]
-            return {CMP.OP_LT: here < there, CMP.OP_LE: here <= there, CMP.OP_GT: here > there,
-                    CMP.OP_GE: here >= there, CMP.OP_EQ: here == there}.get(node.op, False)
-        if kind == "match":
-            if state[0] == "value" and isinstance(state[1], str):
-                return _match(node, state[1])
-            return bool(cell[("match", node.SerializeToString(deterministic=True), name)][1])
-        return False
+        if state[0] == "pos":
+            return any(self._order[name][_plain(v, dtype)] == state[1] for v in node.values)
+        return state[0] == "value" and state[1] in {_plain(v, dtype) for v in node.values}
+
+    def _holds_compare(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
+        node = e.compare
+        name = names[node.dim]
+        state = cell[name]
+        if state == ABSENT:
+            return False
+        here, there = state[1], self._order[name][_operand(node)]
+        return {CMP.OP_LT: here < there, CMP.OP_LE: here <= there, CMP.OP_GT: here > there,
+                CMP.OP_GE: here >= there, CMP.OP_EQ: here == there}.get(node.op, False)
+
+    def _holds_match(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
+        node = e.match
+        name = names[node.dim]
+        state = cell[name]
+        if state == ABSENT:
+            return False
+        if state[0] == "value" and isinstance(state[1], str):
+            return _match(node, state[1])
+        return bool(cell[("match", node.SerializeToString(deterministic=True), name)][1])
+
+    _HOLDS: Dispatch[Callable[[Space, Expr, Sequence[str], Cell], bool]] = Dispatch("domain.holds", {
+        "constant": lambda self, e, names, cell: e.constant,
+        "all": lambda self, e, names, cell: all(self.holds(x, names, cell) for x in e.all.items),
+        "any": lambda self, e, names, cell: any(self.holds(x, names, cell) for x in e.any.items),
+        "not": lambda self, e, names, cell: not self.holds(getattr(e, "not"), names, cell),
+        "in": _holds_in,
+        "compare": _holds_compare,
+        "match": _holds_match,
+        "present": lambda self, e, names, cell: cell[names[e.present.dim]] != ABSENT,
+        "bucket": _holds_bucket,
+        "flag": lambda self, e, names, cell: bool(cell[("flag", e.flag.SerializeToString(deterministic=True))][1]),
+    })
 
     def bucket_of(self, split: bundle_pb2.SplitOutcome, names: Sequence[str], cell: Cell) -> int:
         return int(cell[("bucket", names[split.unit], split.salt)][1])
