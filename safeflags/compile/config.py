@@ -3,6 +3,7 @@ and the owners. Parsed strictly: unknown keys are errors with a location."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -125,9 +126,10 @@ class RepoConfig:
         }
 
     def dimension_protos(self) -> list[common_pb2.Dimension]:
-        """The catalog in bundle order (sorted by name: indexes are stable)."""
+        """The catalog in bundle order (see `dimension_names`)."""
         out = []
-        for name, d in sorted(self.model.dimensions.items()):
+        for name in dimension_names(self.model.dimensions):
+            d = self.model.dimensions[name]
             out.append(
                 common_pb2.Dimension(
                     name=name,
@@ -142,6 +144,19 @@ class RepoConfig:
 
     def suggest_dimension(self, name: str) -> str | None:
         return did_you_mean(name, self.model.dimensions)
+
+
+def dimension_names(dimensions: Iterable[str]) -> tuple[str, ...]:
+    """A catalog's dimension names in bundle order: sorted, so the order
+    safeflags.yaml declares them in changes no byte. A compiled tree refers
+    to a dimension by its position here, and the bundle lists its catalog in
+    this order (the SDK reads the indexes from that list, never this rule)."""
+    return tuple(sorted(dimensions))
+
+
+def dimension_index(dimensions: Iterable[str]) -> dict[str, int]:
+    """Dimension name -> the index compiled trees use for it."""
+    return {name: i for i, name in enumerate(dimension_names(dimensions))}
 
 
 def _distance(a: str, b: str) -> int:

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from safeflags.compile.cache import (
@@ -23,8 +24,10 @@ from safeflags.compile.cache import (
 )
 from safeflags.compile.config import RepoConfig, load_config
 from safeflags.compile.load import iter_evaluate
+from safeflags.compile.lower import LoweredFlag, Lowerer
 from safeflags.compile.messages import EvalSettings
 from safeflags.compile.pack import pack
+from safeflags.compile.parse.locate import Locator
 from safeflags.compile.parse.model import key_for_path
 from safeflags.compile.pipeline import FlagOutcome, FlagParser
 from safeflags.source.errors import SourceError
@@ -39,6 +42,41 @@ COMPILER_VERSION = f"safeflags {__version__}"
 PARSE_IN_WORKERS_FROM = 64
 
 
+class FlagFacts:
+    """What validators read about one compiled flag besides its spec: its
+    lowering in parts and its source, for positions. Each is made at most
+    once, here, whichever way the flag was compiled (in this process, in an
+    evaluator process, or taken from the cache): given by the parser when
+    it ran in this process, else derived from the spec and the file on
+    first use."""
+
+    def __init__(self, spec: spec_pb2.FlagSpec, file: str, root: Path, lowerer: Lowerer, *,
+                 lowered: LoweredFlag | None = None, source: str | None = None) -> None:
+        self.spec = spec
+        self.file = file  # repository-relative
+        self.root = root
+        self._lowerer = lowerer
+        self._lowered = lowered
+        self._source = source
+
+    @property
+    def lowered(self) -> LoweredFlag:
+        if self._lowered is None:
+            self._lowered = self._lowerer.lower(self.spec)
+        return self._lowered
+
+    @cached_property
+    def locator(self) -> Locator | None:
+        """The flag file's text, indexed for positions; None when it cannot be read."""
+        text = self._source
+        if text is None:
+            try:
+                text = (self.root / self.file).read_text(encoding="utf-8")
+            except OSError:
+                return None
+        return Locator(text)
+
+
 @dataclass
 class CompileResult:
     config: RepoConfig
@@ -51,10 +89,32 @@ class CompileResult:
     digest: str = ""
     seconds: float = 0.0
     cached: int = 0  # flags taken from the compile cache
+    # By key, for the flags of `specs`: filled by compile_repo, else made on first use.
+    facts: dict[str, FlagFacts] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @cached_property
+    def _lowerer(self) -> Lowerer:
+        return Lowerer(self.config.dimensions)
+
+    def flag_facts(self, key: str) -> FlagFacts:
+        """The facts of compiled flag `key` (KeyError when it did not compile)."""
+        found = self.facts.get(key)
+        if found is None:
+            spec = self.specs[key]
+            file = self.files.get(key, spec.location.file)
+            found = self.facts[key] = FlagFacts(spec, file, self.config.root, self._lowerer)
+        return found
+
+    def locator(self, file: str) -> Locator | None:
+        """The source of the compiled flag in `file`, for positions."""
+        key = key_for_path(file, self.config.model.flags_dir)
+        if key is None or key not in self.specs or self.files.get(key, file) != file:
+            return None
+        return self.flag_facts(key).locator
 
 
 def discover(config: RepoConfig) -> list[str]:
@@ -97,7 +157,9 @@ def eval_settings(config: RepoConfig) -> EvalSettings:
 def source_revision(root: Path) -> str:
     """The git commit of the sources, with `+dirty` when flag sources changed."""
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--", "."], capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -169,7 +231,8 @@ def compile_repo(
         else:
             outcomes[res.path] = parser.outcome(res.path, keyed[res.path], res.json_text or "null", res.imports)
         if store is not None and res.path in hashes:
-            _store(store, res.path, hashes[res.path], CacheEntry(res.json_text or "null", res.imports, res.calls), outcomes[res.path])
+            fresh = CacheEntry(res.json_text or "null", res.imports, res.calls)
+            _store(store, res.path, hashes[res.path], fresh, outcomes[res.path])
     if store is not None:
         store.save()
     compiled: list[bundle_pb2.CompiledFlag] = []
@@ -180,6 +243,8 @@ def compile_repo(
         if out.spec is not None and out.compiled is not None:
             result.specs[key] = out.spec
             result.files[key] = rel
+            result.facts[key] = FlagFacts(out.spec, rel, config.root, parser.lowerer, lowered=out.lowered,
+                                          source=out.source)
             compiled.append(out.compiled)
     if not result.errors:
         rev = revision if revision is not None else source_revision(config.root)
@@ -192,12 +257,17 @@ def compile_repo(
 
 def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | None) -> CompileCache:
     """The cache, keyed by everything besides the files that shapes a flag's
-    output; no absolute path, so checkouts elsewhere share entries."""
+    output; no absolute path, so checkouts elsewhere share entries. Both
+    levels carry the compiler's fingerprint: the stored Jsonnet output
+    depends on the engine adapter and the sandbox as much as the parsed
+    result depends on the parser, and a patched adapter must not be served
+    what the old one produced."""
+    fingerprint = compiler_fingerprint()
     evaluation = digest(
         COMPILER_VERSION, engine_version(), json.dumps(settings.ext_codes, sort_keys=True), str(settings.max_stack),
-        config.model.flags_dir, config.model.templates_dir,
+        config.model.flags_dir, config.model.templates_dir, fingerprint,
     )
-    parsing = digest(config.text, compiler_fingerprint())
+    parsing = digest(config.text, fingerprint)
     importer = Importer(config.root, [config.flags_dir, config.templates_dir], [config.templates_dir])
     return CompileCache(cache_dir or default_dir(config.root), importer, evaluation, parsing)
 

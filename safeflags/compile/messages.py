@@ -48,8 +48,8 @@ def result_to_json(res: EvalResult) -> str:
         "error": asdict(res.error) if res.error else None, "calls": res.calls,
     }
     if res.parsed:
-        data.update(parsed=True, spec=b64encode(res.spec).decode("ascii"), compiled=b64encode(res.compiled).decode("ascii"),
-                    problems=[asdict(e) for e in res.problems])
+        data.update(parsed=True, spec=b64encode(res.spec).decode("ascii"),
+                    compiled=b64encode(res.compiled).decode("ascii"), problems=[asdict(e) for e in res.problems])
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -57,7 +57,8 @@ def result_from_json(line: str) -> EvalResult:
     data = json.loads(line)
     err = data["error"]
     calls = tuple((c[0], c[1], c[2], c[3]) for c in data["calls"])
-    res = EvalResult(data["path"], data["json_text"], tuple(data["imports"]), SourceError(**err) if err else None, calls)
+    error = SourceError(**err) if err else None
+    res = EvalResult(data["path"], data["json_text"], tuple(data["imports"]), error, calls)
     if data.get("parsed"):
         res = replace(res, parsed=True, spec=b64decode(data["spec"]), compiled=b64decode(data["compiled"]),
                       problems=tuple(SourceError(**e) for e in data["problems"]))

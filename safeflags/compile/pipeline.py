@@ -10,7 +10,7 @@ from pathlib import Path
 
 from safeflags.compile.cache import digest
 from safeflags.compile.config import RepoConfig, load_config
-from safeflags.compile.lower import Lowerer
+from safeflags.compile.lower import LoweredFlag, Lowerer
 from safeflags.compile.messages import EvalResult
 from safeflags.compile.pack import optimise
 from safeflags.compile.parse.model import key_for_path
@@ -27,13 +27,17 @@ class FlagOutcome:
     spec: spec_pb2.FlagSpec | None = None
     compiled: bundle_pb2.CompiledFlag | None = None  # optimised
     raw: tuple[bytes, bytes] = (b"", b"")  # both serialized, when they came that way
+    # When the flag was parsed in this process: its lowering and the source
+    # text parsed, so the compile result need not redo or reread either.
+    lowered: LoweredFlag | None = None
+    source: str | None = None
 
     @classmethod
     def from_worker(cls, res: EvalResult) -> FlagOutcome:
         if not res.spec:
             return cls(res.imports, list(res.problems))
-        return cls(res.imports, [], spec_pb2.FlagSpec.FromString(res.spec), bundle_pb2.CompiledFlag.FromString(res.compiled),
-                   (res.spec, res.compiled))
+        spec, compiled = spec_pb2.FlagSpec.FromString(res.spec), bundle_pb2.CompiledFlag.FromString(res.compiled)
+        return cls(res.imports, [], spec, compiled, (res.spec, res.compiled))
 
 
 class FlagParser:
@@ -59,7 +63,8 @@ class FlagParser:
         spec, errors = parse_flag(rel, key, json.loads(json_text), source, self.config)
         if spec is None:
             return FlagOutcome(imports, errors)
-        return FlagOutcome(imports, [], spec, optimise(self.lowerer.flag(spec)))
+        lowered = self.lowerer.lower(spec)
+        return FlagOutcome(imports, [], spec, optimise(lowered.compiled()), lowered=lowered, source=source)
 
     def parse_result(self, res: EvalResult) -> EvalResult:
         """`res` with its parse outcome; unchanged if anything goes wrong
@@ -69,7 +74,7 @@ class FlagParser:
             return res
         try:
             out = self.outcome(res.path, key, res.json_text or "null", res.imports)
-        except Exception:  # noqa: BLE001 - the caller's own parse raises it
+        except Exception:  # the caller parses it again and reports what it raises
             return res
         if not self.keep_json:
             res = replace(res, json_text="", calls=())

@@ -151,12 +151,12 @@ class Context:
     pull_request: PullRequest = field(default_factory=PullRequest)
     code_root: Path | None = None
     today: date = field(default_factory=date.today)
-    # Base flag files not written to the base's tree: the same bytes as the head's.
+    # Base flag files not written to the base's tree: the same bytes as the
+    # head's, so the head's compile result locates them.
     base_shared: frozenset[str] = frozenset()
     # The flags whose findings count (pull-request mode: the changed flags and
     # their dependents); None for every flag. Per-flag checks run only on these.
     scope: frozenset[str] | None = None
-    _locators: dict[tuple[str, bool], Locator] = field(default_factory=dict, repr=False)
     _exposures: dict[str, Exposure] = field(default_factory=dict, repr=False)
 
     @property
@@ -175,24 +175,27 @@ class Context:
                 keys.add(key)
         return frozenset(keys)
 
+    def _result(self, file: str, base: bool) -> CompileResult | None:
+        """The compile result that holds `file`'s source: the head's, or the base's."""
+        return self.base if base and file not in self.base_shared else self.head
+
     def locator(self, file: str, *, base: bool = False) -> Locator | None:
         """The source of a flag file (head, or base revision) for locating lines."""
-        cached = self._locators.get((file, base))
-        if cached is None:
-            result = self.base if base and file not in self.base_shared else self.head
-            if result is None:
-                return None
-            try:
-                text = (result.config.root / file).read_text(encoding="utf-8")
-            except OSError:
-                return None
-            cached = self._locators[(file, base)] = Locator(text)
-        return cached
+        result = self._result(file, base)
+        return result.locator(file) if result is not None else None
+
+    def _spec_locator(self, spec: FlagSpec, base: bool) -> Locator | None:
+        result = self._result(spec.location.file, base)
+        if result is None:
+            return None
+        if spec.key in result.specs:
+            return result.flag_facts(spec.key).locator
+        return result.locator(spec.location.file)
 
     def field(self, spec: FlagSpec, *names: str, base: bool = False) -> tuple[int, int]:
         """Line and column of the first of `names` written as `name:` or
         `name=` in the flag's source; the flag's own position when none is."""
-        loc = self.locator(spec.location.file, base=base)
+        loc = self._spec_locator(spec, base)
         for name in names:
             found = loc.find_field(name) if loc else None
             if found:
@@ -201,7 +204,7 @@ class Context:
 
     def literal(self, spec: FlagSpec, value: object, *, base: bool = False) -> tuple[int, int]:
         """Where the literal `value` is written in the flag's source."""
-        loc = self.locator(spec.location.file, base=base)
+        loc = self._spec_locator(spec, base)
         found = loc.find_literal(value) if loc else None
         return found if found else (int(spec.location.line), int(spec.location.column))
 
@@ -213,13 +216,16 @@ class Context:
         return spec
 
     def exposure(self, change: Change) -> Exposure:
-        """Traffic exposure of a change, before and after (cached per flag)."""
+        """Traffic exposure of a change, before and after (cached per flag),
+        from the base's and the head's lowering of the flag."""
         from safeflags.validation.exposure import estimate
 
         cached = self._exposures.get(change.key)
         if cached is None:
-            base_dims = self.base.config.dimensions if self.base is not None else self.head.config.dimensions
+            base = self.base if self.base is not None else self.head
+            before = base.flag_facts(change.key).lowered if change.before is not None else None
+            after = self.head.flag_facts(change.key).lowered if change.after is not None else None
             cached = self._exposures[change.key] = estimate(
-                change.before, change.after, base_dims, self.head.config.dimensions
+                before, after, base.config.dimensions, self.head.config.dimensions
             )
         return cached

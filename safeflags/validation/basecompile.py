@@ -118,4 +118,6 @@ def _merge(part: CompileResult, head: CompileResult, files: list[str], shared: s
         out.specs[key] = src.specs[key]
         out.files[key] = rel
         out.imports[rel] = src.imports.get(rel, ())
+        # The head's facts for a shared flag: its file is not in the base's tree.
+        out.facts[key] = src.flag_facts(key)
     return out

@@ -16,12 +16,12 @@ rules cut out.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from safeflags.compile.config import DimensionConfig
-from safeflags.compile.lower import Lowerer
-from safeflags.v1 import bundle_pb2, spec_pb2
+from safeflags.compile.lower import LoweredFlag
+from safeflags.v1 import bundle_pb2
 from safeflags.validation.domain import Cell, Space, Tree
 
 
@@ -98,16 +98,7 @@ def _share(conf: DimensionConfig | None, allowed: frozenset[str], among: frozens
     return sum(w[v] for v in values if v in allowed) / denom if denom else 0.0
 
 
-def _lowered(spec: spec_pb2.FlagSpec, dims: Mapping[str, DimensionConfig]) -> tuple[bundle_pb2.CompiledFlag, list[str]]:
-    """Lower without prerequisites and version gates (assumed met)."""
-    bare = spec_pb2.FlagSpec()
-    bare.CopyFrom(spec)
-    del bare.prerequisites[:]
-    del bare.requires[:]
-    return Lowerer(dims).flag(bare), sorted(dims)
-
-
-def _serve(space: Space, flag: bundle_pb2.CompiledFlag, names: list[str], cell: Cell) -> bytes:
+def _serve(space: Space, flag: bundle_pb2.CompiledFlag, names: Sequence[str], cell: Cell) -> bytes:
     index = flag.fallback
     if not flag.disabled:
         for rule in flag.rules:
@@ -122,49 +113,54 @@ def _serve(space: Space, flag: bundle_pb2.CompiledFlag, names: list[str], cell: 
 
 
 def estimate(
-    before: spec_pb2.FlagSpec | None,
-    after: spec_pb2.FlagSpec | None,
+    before: LoweredFlag | None,
+    after: LoweredFlag | None,
     before_dims: Mapping[str, DimensionConfig],
     after_dims: Mapping[str, DimensionConfig],
 ) -> Exposure:
+    """`before` and `after` are the flag as the compiler lowered it on each
+    side (None where it does not exist); their gates are left out, as met."""
     catalog = {**before_dims, **after_dims}
     space = Space(catalog, weighted=True)
-    flags: list[tuple[bundle_pb2.CompiledFlag, list[str]] | None] = []
-    for spec, dims in ((before, before_dims), (after, after_dims)):
-        if spec is None:
+    flags: list[tuple[bundle_pb2.CompiledFlag, Sequence[str]] | None] = []
+    for lowered in (before, after):
+        if lowered is None:
             flags.append(None)
             continue
-        flag, names = _lowered(spec, dims)
+        flag, names = lowered.body, lowered.names
         flags.append((flag, names))
+        if flag.disabled:
+            continue  # it serves its default whatever its rules say
         for rule in flag.rules:
             space.add(Tree(rule.when, names))
             if rule.HasField("split"):
                 space.add_split(rule.split, names)
-    baseline_spec = before if before is not None else after
-    assert baseline_spec is not None
-    baseline = baseline_spec.default.SerializeToString(deterministic=True)
+    first = before if before is not None else after
+    assert first is not None
+    baseline = first.body.values[first.body.fallback].SerializeToString(deterministic=True)
     points = []
     for cell, weight in space.cells():
-        served = [_serve(space, f, n, cell) if f is not None else None for f, n in (x or (None, []) for x in flags)]  # type: ignore[arg-type]
+        served = [_serve(space, f, n, cell) if f is not None else None for f, n in (x or (None, []) for x in flags)]
         b, a = served
         eb, ea = b is not None and b != baseline, a is not None and a != baseline
         points.append(_Point(cell, weight, b, a, eb, ea, ea and a != b))
     static = tuple(sorted(d for d in space.dims if catalog.get(d) and catalog[d].static and catalog[d].type == "enum"))
-    total = sum(p.weight for p in points) or 1.0
-
     def share(attr: str, pts: list[_Point]) -> float:
         tot = sum(p.weight for p in pts)
         return sum(p.weight for p in pts if getattr(p, attr)) / tot if tot else 0.0
 
-    scopes = [ScopeExposure("", (), share("exposed_before", points), share("exposed_after", points), share("newly", points))]
+    def scope(dim: str, values: tuple[str, ...], pts: list[_Point]) -> ScopeExposure:
+        before, after, newly = (share(attr, pts) for attr in ("exposed_before", "exposed_after", "newly"))
+        return ScopeExposure(dim, values, before, after, newly)
+
+    scopes = [scope("", (), points)]
     for dim in static:
         groups: dict[tuple[str, ...], list[_Point]] = {}
         for p in points:
             state = p.cell[dim]
             values = (state[1],) if state[0] == "value" else tuple(v for v in catalog[dim].values if v in state[1])
             groups.setdefault(values, []).append(p)
-        for values in sorted(groups, key=lambda vs: catalog[dim].values.index(vs[0]) if vs and vs[0] in catalog[dim].values else 0):
-            pts = groups[values]
-            scopes.append(ScopeExposure(dim, values, share("exposed_before", pts), share("exposed_after", pts), share("newly", pts)))
-    del total
+        order = catalog[dim].values
+        for values in sorted(groups, key=lambda vs: order.index(vs[0]) if vs and vs[0] in order else 0):
+            scopes.append(scope(dim, values, groups[values]))
     return Exposure(scopes[0].before, scopes[0].after, scopes[0].newly, tuple(scopes), tuple(points), static, catalog)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from safeflags.compile.lower import Lowerer
+from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.builtin.compile_errors import CompileErrorValidator
-from safeflags.validation.builtin.values import plain
 from safeflags.validation.domain import Space, Tree
 from safeflags.validation.finding import Finding
 
@@ -24,17 +23,6 @@ def _deliberately_false(c: spec_pb2.Condition) -> bool:
     if c.op == C.OP_NEVER or (c.op == C.OP_PERCENT and c.percent <= 0):
         return True
     return any(_deliberately_false(x) for x in c.of)
-
-
-def _rules(flag: FlagSpec, ctx: Context) -> tuple[bundle_pb2.CompiledFlag, list[str]]:
-    """The flag's rules without gates, lowered even when it is switched off."""
-    bare = spec_pb2.FlagSpec()
-    bare.CopyFrom(flag)
-    bare.enabled = True
-    del bare.prerequisites[:]
-    del bare.requires[:]
-    dims = ctx.head.config.dimensions
-    return Lowerer(dims).flag(bare), sorted(dims)
 
 
 def _label(rule: bundle_pb2.Rule) -> str:
@@ -62,25 +50,27 @@ class ImpossibleCondition(FlagValidator):
     name = "impossible-condition"
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
-        lowerer = Lowerer(ctx.head.config.dimensions)
-        names = sorted(ctx.head.config.dimensions)
-        conditions = [(f"override {i + 1}", o.when, int(o.location.line)) for i, o in enumerate(flag.overrides)]
-        if flag.HasField("rollout"):
-            for i, st in enumerate(flag.rollout.stages):
-                if st.HasField("scope"):
-                    conditions.append((f"the scope of rollout stage {i + 1} ({st.name})", st.scope, int(flag.rollout.location.line)))
-        for what, cond, line in conditions:
+        lowered = ctx.head.flag_facts(flag.key).lowered
+        names = lowered.names
+        conditions = [(f"override {i + 1}", o.when, expr, int(o.location.line))
+                      for i, (o, expr) in enumerate(zip(flag.overrides, lowered.overrides, strict=True))]
+        for i, (st, expr) in enumerate(zip(flag.rollout.stages, lowered.scopes, strict=True)):
+            if expr is not None:
+                conditions.append((f"the scope of rollout stage {i + 1} ({st.name})", st.scope, expr,
+                                   int(flag.rollout.location.line)))
+        for what, cond, expr, line in conditions:
             if _deliberately_false(cond):
                 continue
             space = Space(ctx.head.config.dimensions, weighted=False)
-            tree = Tree(lowerer.condition(cond, flag.key), names)
+            tree = Tree(expr, names)
             space.add(tree)
             truth = space.truth([tree.expr], names)
             if truth is None:
                 continue  # too large to decide: skipped, never guessed
             if not truth[0]:
                 yield self.at(flag, f"{what} can never be true: its parts contradict each other", line,
-                              hint="use sf.any where sf.all was meant, or fix the values; write sf.never to park a rule")
+                              hint="use sf.any where sf.all was meant, or fix the values; "
+                                   "write sf.never to park a rule")
 
 
 class UnreachableRule(FlagValidator):
@@ -103,8 +93,10 @@ class UnreachableRule(FlagValidator):
     name = "unreachable-rule"
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
-        compiled, names = _rules(flag, ctx)
-        rules = list(compiled.rules)
+        # The rules without gates, and the same whether the flag is switched on or off.
+        lowered = ctx.head.flag_facts(flag.key).lowered
+        names = lowered.names
+        rules = list(lowered.body.rules)
         if len(rules) < 2:
             return
         space = Space(ctx.head.config.dimensions, weighted=False)
@@ -152,7 +144,8 @@ class Prerequisites(CompileErrorValidator):
     name = "prerequisite"
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        yield from super().check(ctx)  # "a flag cannot be its own prerequisite" from the compiler
+        # A flag that is its own prerequisite is a compile error under this code: the runner
+        # reports it (runner.compile_findings). This adds what the compiler does not check.
         specs = ctx.head.specs
         edges: dict[str, list[tuple[str, int]]] = {}
         for key in sorted(specs):
@@ -172,13 +165,13 @@ class Prerequisites(CompileErrorValidator):
             return  # the compiler reports it
         if ref not in ctx.all_keys:
             near = difflib.get_close_matches(ref, sorted(ctx.all_keys), n=1, cutoff=0.6)
-            yield self.at(flag, f"{what} on {ref!r}, which is not a flag", line,
-                          hint=f"did you mean {near[0]!r}?" if near else "create the flag first, or remove the reference")
+            hint = f"did you mean {near[0]!r}?" if near else "create the flag first, or remove the reference"
+            yield self.at(flag, f"{what} on {ref!r}, which is not a flag", line, hint=hint)
             return
         target = ctx.head.specs.get(ref)
         if target is None:
             return  # it failed to compile; that error is reported
-        wanted = plain(value)  # type: ignore[arg-type]
+        wanted = decoded(value)  # type: ignore[arg-type]
         problem = _impossible(target, wanted)
         if problem:
             yield self.at(flag, f"{what} on {ref!r} = {wanted!r} can never be met: {problem}", line)
@@ -208,7 +201,8 @@ def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object]]:
 _TYPE_OK = {
     common_pb2.FLAG_TYPE_BOOL: lambda v: isinstance(v, bool),
     common_pb2.FLAG_TYPE_STRING: lambda v: isinstance(v, str),
-    common_pb2.FLAG_TYPE_INT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer(),
+    common_pb2.FLAG_TYPE_INT:
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer(),
     common_pb2.FLAG_TYPE_FLOAT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
 }
 
@@ -220,7 +214,7 @@ def _impossible(target: FlagSpec, wanted: object) -> str | None:
     if ok is not None and not ok(wanted):
         return f"that flag is of type {common_pb2.FlagType.Name(target.type).removeprefix('FLAG_TYPE_').lower()}"
     if target.variants and target.type != common_pb2.FLAG_TYPE_JSON:
-        values = [plain(v.value) for v in target.variants]
+        values = [decoded(v.value) for v in target.variants]
         if wanted not in values:
             return "that flag serves only its variants " + ", ".join(repr(v) for v in values)
     return None
@@ -234,8 +228,8 @@ def _find_cycle(start: str, edges: dict[str, list[tuple[str, int]]]) -> list[str
         node, path = stack.pop()
         for ref, _ in sorted(edges.get(node, []), reverse=True):
             if ref == start:
-                return path + [start]
+                return [*path, start]
             if ref not in seen:
                 seen.add(ref)
-                stack.append((ref, path + [ref]))
+                stack.append((ref, [*path, ref]))
     return None

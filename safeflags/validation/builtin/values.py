@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from safeflags.compile.reference import py_value as plain
+from safeflags.sdk.values import decoded
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding
 
@@ -22,16 +22,18 @@ class Served:
 def served_values(flag: FlagSpec, ctx: Context, *, base: bool = False) -> Iterator[Served]:
     """Every literal value the flag can serve, with the best line for it.
     Variants served by name are checked once, as variants."""
-    yield Served("the default", plain(flag.default), ctx.field(flag, "default", base=base))
+    yield Served("the default", decoded(flag.default), ctx.field(flag, "default", base=base))
     for v in flag.variants:
-        value = plain(v.value)
-        line = ctx.field(flag, "variants", base=base) if isinstance(value, (dict, list)) else ctx.literal(flag, value, base=base)
+        value = decoded(v.value)
+        # A structured value has no one literal to point at: its variant entry stands in.
+        line = (ctx.field(flag, "variants", base=base) if isinstance(value, (dict, list))
+                else ctx.literal(flag, value, base=base))
         yield Served(f"variant {v.name!r}", value, line)
     for i, o in enumerate(flag.overrides):
         if o.serve.WhichOneof("kind") == "value":
-            yield Served(f"override {i + 1}", plain(o.serve.value), int(o.location.line))
+            yield Served(f"override {i + 1}", decoded(o.serve.value), int(o.location.line))
     if flag.HasField("rollout") and flag.rollout.serve.WhichOneof("kind") == "value":
-        yield Served("the rollout", plain(flag.rollout.serve.value), int(flag.rollout.location.line))
+        yield Served("the rollout", decoded(flag.rollout.serve.value), int(flag.rollout.location.line))
 
 
 class OutOfBounds(FlagValidator):
