@@ -18,7 +18,8 @@ def checkout_prefix(repo: Path) -> str:
     """The flag repository's path inside its git checkout ("" at the top), so
     annotations and SARIF name files the way GitHub resolves them."""
     try:
-        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-prefix"], capture_output=True, text=True, check=False)
+        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-prefix"], capture_output=True, text=True,
+                              check=False)
     except OSError:
         return ""
     return proc.stdout.strip() if proc.returncode == 0 else ""
@@ -32,8 +33,8 @@ def _write(path: Path, text: str) -> None:
 def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None,
         code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool = False) -> int:
     pull_request = load_event(event) if event is not None else PullRequest()
-    outcome = validate(Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None, jobs=jobs,
-                               all_findings=all_findings))
+    outcome = validate(Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None,
+                               jobs=jobs, all_findings=all_findings))
     prefix = checkout_prefix(repo) if fmt in ("sarif", "github") or sarif else ""
     text = REPORTERS[fmt](repo, prefix).render(outcome)
     if output is not None:
@@ -65,7 +66,8 @@ def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path
               help="Code tree searched for references to removed flags [default: REPO].")
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a SARIF 2.1.0 report to FILE (for code scanning), whatever --format says.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Evaluator processes [default: CPU count].")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Evaluator processes [default: CPU count].")
 @click.option("--all-findings", is_flag=True,
               help="With --base, also report findings on flags the change does not touch (by default only what it "
                    "introduces: its flags, their dependents, config findings and compile errors).")
@@ -74,13 +76,14 @@ def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: 
             code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool) -> int:
     """Validate the flag repository; with --base, validate a pull request.
 
-    Compiles exactly as `compile` does, then runs every validator (built-in,
-    installed through the `safeflags.validators` entry points, and the
-    repository's own from safeflags.yaml). With --base REF the base revision
-    is compiled from git objects, flags are paired into changes and the
-    change validators run too, judged by the base revision's validators and
-    settings. Exits 0 when clean (warnings allowed), 1 on any error finding,
+    Compiles exactly as `compile` does, then runs every validator (the
+    built-ins, those installed through the `safeflags.validators` entry
+    points, and the repository's own from safeflags.yaml). With --base REF
+    the base revision is compiled from git objects, flags are paired into
+    changes and the change validators run too, judged by the base revision's
+    validators and settings. Exits 0 when clean (warnings allowed), 1 on any
+    error finding (every compile error is one, whatever the settings say),
     2 on a usage or internal error (a validator that fails to load or
-    raises is named).
+    raises is named; no validator at all).
     """
     return run(repo, base, fmt, output, event, code_root, sarif, jobs, all_findings)

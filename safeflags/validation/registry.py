@@ -1,11 +1,15 @@
-"""Finding and loading validators: the `safeflags.validators` entry-point
-group (built-ins and installed packages alike) and the repository's own
-files named in `validation.local_validators`.
+"""Finding and loading validators: the built-ins (a table in code), the
+`safeflags.validators` entry-point group (third-party packages) and the
+repository's own files named in `validation.local_validators`.
 
-Loading is sorted by code and strict, as in flake8: a validator that cannot
-be imported, is not a Validator, has a malformed or duplicate code or no
-docstring stops the run (exit 2) with its name. A CI gate that silently
-skipped a broken check would pass changes it was meant to stop.
+The built-ins never depend on package metadata: a vendored copy, a checkout
+on PYTHONPATH or a frozen build has none, and a gate must not lose its checks
+with it. Loading is sorted by code and strict, as in flake8: a validator that
+cannot be imported, is not a Validator, has a malformed or duplicate code
+(a third party cannot take a built-in's) or no docstring stops the run
+(exit 2) with its name, and so does a run that would load no validator at
+all. A CI gate that silently skipped a broken check would pass changes it
+was meant to stop.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.validation import builtin as _builtin
 from safeflags.validation.api import Validator
+from safeflags.validation.builtin import BUILTIN
 
 GROUP = "safeflags.validators"
 CODE = re.compile(r"^[A-Z]{2,5}[0-9]{3}$")
@@ -32,6 +38,10 @@ class ValidatorLoadError(SafeflagsError):
     def __init__(self, who: str, problem: str) -> None:
         self.who = who
         super().__init__(f"validator {who} failed to load: {problem}")
+
+
+class NoValidators(SafeflagsError):
+    """Nothing would be checked; the run stops rather than pass everything."""
 
 
 def _check_class(who: str, obj: object) -> type[Validator]:
@@ -50,7 +60,7 @@ def _from_entry_point(ep: EntryPoint) -> type[Validator]:
     who = f"{ep.name} ({ep.value})"
     try:
         obj = ep.load()
-    except Exception as exc:  # noqa: BLE001 - any import failure stops the run, named
+    except Exception as exc:
         raise ValidatorLoadError(who, f"{type(exc).__name__}: {exc}") from exc
     cls = _check_class(who, obj)
     if cls.code != ep.name:
@@ -75,7 +85,7 @@ def _from_file(root: Path, rel: str) -> list[type[Validator]]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         sys.modules.pop(name, None)
         raise ValidatorLoadError(who, f"{type(exc).__name__}: {exc}") from exc
     found = [obj for _, obj in sorted(vars(module).items())
@@ -85,11 +95,21 @@ def _from_file(root: Path, rel: str) -> list[type[Validator]]:
     return [_check_class(f"{c.code} ({rel}:{c.__name__})", c) for c in found]
 
 
+def _builtin_entry(ep: EntryPoint) -> bool:
+    """An entry point into the built-in package: the metadata of an install
+    made when the built-ins were registered that way. They load from the
+    table, never twice (and a stale entry naming a moved class is no error)."""
+    return ep.module == _builtin.__name__ or ep.module.startswith(_builtin.__name__ + ".")
+
+
 def load(root: Path, local: Iterable[str] = (), *, group: str = GROUP) -> list[type[Validator]]:
-    """Every validator class, sorted by code; raises ValidatorLoadError."""
-    classes: list[tuple[str, type[Validator]]] = []
+    """Every validator class, sorted by code; raises ValidatorLoadError, or
+    NoValidators when there is none."""
+    classes = [(f"{c.code} (built-in {c.__module__}:{c.__qualname__})", c) for c in BUILTIN]
+    for who, cls in classes:
+        _check_class(who, cls)
     # An editable install can list the same entry point twice (egg-info and dist-info).
-    unique = {(ep.name, ep.value): ep for ep in entry_points(group=group)}
+    unique = {(ep.name, ep.value): ep for ep in entry_points(group=group) if not _builtin_entry(ep)}
     for _, ep in sorted(unique.items()):
         classes.append((f"{ep.name} ({ep.value})", _from_entry_point(ep)))
     for rel in sorted(local):
@@ -99,4 +119,7 @@ def load(root: Path, local: Iterable[str] = (), *, group: str = GROUP) -> list[t
         if cls.code in seen:
             raise ValidatorLoadError(who, f"code {cls.code} is already taken by {seen[cls.code]}")
         seen[cls.code] = who
+    if not classes:
+        raise NoValidators(f"no validator loaded (no built-in, no {group!r} entry point, no local validator): "
+                           "a gate that checks nothing would pass every change")
     return sorted((c for _, c in classes), key=lambda c: c.code)

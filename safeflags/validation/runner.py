@@ -1,15 +1,21 @@
 """Run validators over a context and apply the repository's settings.
 
-Order of operations for each finding: the validator must report its own code
-(anything else is a bug in it); a disabled code or a path outside the rule's
-`paths` drops it; the rule's severity replaces the default; a matching
-inline suppression (flag `suppress: [{code, reason}]`) moves it to the
-suppression it silenced, so the summary still shows it.
+Compile errors are the runner's own findings, not a validator's: each one is
+an error under its code whatever validators are loaded, disabled or
+re-graded, counted outside any scope and never suppressed (a flag that does
+not compile cannot ship).
+
+Order of operations for each validator's finding: the validator must report
+its own code (anything else is a bug in it); a disabled code or a path
+outside the rule's `paths` drops it; the rule's severity replaces the
+default; a matching inline suppression (flag `suppress: [{code, reason}]`)
+moves it to the suppression it silenced, so the summary still shows it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from safeflags.compile.driver import CompileResult
 from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.source.errors import ConfigError
 from safeflags.validation.api import Change, Context, Validator
@@ -44,7 +50,19 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return self.count(Severity.ERROR) > 0
+        # A head that does not compile fails the run even if a finding went missing.
+        return self.count(Severity.ERROR) > 0 or bool(self.context.head.errors)
+
+
+def compile_findings(result: CompileResult) -> list[Finding]:
+    """One error finding per compile error, at its location; an error the
+    compiler gave no code is a schema error (SF102)."""
+    return [
+        Finding(err.code or "SF102", Severity.ERROR,
+                err.message + (f" (at {err.field_path})" if err.field_path else ""),
+                err.file, err.line, err.column, None, err.hint)
+        for err in result.errors
+    ]
 
 
 def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Outcome:
@@ -52,14 +70,14 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
     raw: list[Finding] = []
     for v in validators:
         rule = rules.get(v.code)
-        if rule is not None and not rule.enabled or (v.needs_base and not ctx.pr_mode):
+        if (rule is not None and not rule.enabled) or (v.needs_base and not ctx.pr_mode):
             out.skipped.append(v.code)
             continue
         try:
             found = list(v.check(ctx))
         except ConfigError:
             raise  # a located error in a file the validator reads (an inventory): exit 1 with its location
-        except Exception as exc:  # noqa: BLE001 - a broken check stops the run, named
+        except Exception as exc:
             raise ValidatorCrashed(f"validator {v.code} ({v.name}) raised {type(exc).__name__}: {exc}") from exc
         for f in found:
             if not isinstance(f, Finding) or f.code != v.code:
@@ -75,8 +93,8 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
     silenced: dict[tuple[str, str], list[Finding]] = {}
     declared = _suppressions(ctx)
     if ctx.scope is not None:
-        # Findings tied to no flag (config, checks changed) and compile errors
-        # (the bundle would not build) always count.
+        # Findings tied to no flag (config, checks changed) and those of the
+        # codes settings cannot touch always count.
         fixed = {v.code for v in validators if not v.configurable}
         kept = [f for f in raw if f.flag is None or f.flag in ctx.scope or f.code in fixed]
         out.hidden = len(raw) - len(kept)
@@ -86,6 +104,7 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
             silenced.setdefault((f.flag, f.code), []).append(f)
         else:
             out.findings.append(f)
+    out.findings.extend(compile_findings(ctx.head))
     out.findings.sort(key=Finding.sort_key)
     for (key, code), (reason, file) in sorted(declared.items()):
         hushed = tuple(sorted(silenced.get((key, code), []), key=Finding.sort_key))

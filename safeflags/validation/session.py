@@ -4,17 +4,25 @@ In pull-request mode the validators and `safeflags.yaml` come from the base
 revision: a pull request cannot weaken the checks that judge it. The head's
 own `validation:` section is still parsed (a broken one is an error) and a
 change to it, or to local validator code, is reported by SF308.
+
+A head that does not compile fails the run whatever judges it: its compile
+errors are findings of the runner itself, and a located error in the
+settings or an inventory that stops the run is printed with them, never
+instead of them.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from safeflags.compile.cache import default_dir
 from safeflags.compile.driver import CompileResult, compile_repo
+from safeflags.source.errors import ConfigError, read_line
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
 from safeflags.validation.basecompile import compile_base, scan
@@ -28,7 +36,7 @@ from safeflags.validation.settings import parse_settings, resolve_rules
 class Options:
     repo: Path
     base: str | None = None
-    pull_request: PullRequest = PullRequest()
+    pull_request: PullRequest = field(default_factory=PullRequest)
     code_root: Path | None = None
     today: date | None = None
     jobs: int | None = None
@@ -45,6 +53,21 @@ def judge(ctx: Context, judge_result: CompileResult) -> Outcome:
     return run(ctx, validators, rules)
 
 
+@contextmanager
+def _with_compile_errors(head: CompileResult) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        extra = [e for e in head.errors if e not in exc.errors]
+        if not extra:
+            raise
+        # With their source lines, as `compile` prints them.
+        root = head.config.root
+        extra = [e if e.source_line or not e.line else replace(e, source_line=read_line(root / e.file, e.line))
+                 for e in extra]
+        raise ConfigError([*exc.errors, *extra]) from exc
+
+
 def validate(opts: Options) -> Outcome:
     started = time.perf_counter()
     repo = opts.repo
@@ -53,7 +76,8 @@ def validate(opts: Options) -> Outcome:
     if opts.base is None:
         head = compile_repo(repo, jobs=opts.jobs)
         ctx = Context(head, None, [], opts.pull_request, code_root, today)
-        outcome = judge(ctx, head)
+        with _with_compile_errors(head):
+            outcome = judge(ctx, head)
     else:
         rev = resolve(repo, opts.base)
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -62,7 +86,10 @@ def validate(opts: Options) -> Outcome:
             diff = found.result()
         # The base takes the head's results for the flags the pull request
         # left alone and compiles the rest, sharing the head's cache.
-        with compile_base(repo, rev, head, diff, jobs=opts.jobs, cache_dir=default_dir(repo)) as bc:
+        with (
+            _with_compile_errors(head),
+            compile_base(repo, rev, head, diff, jobs=opts.jobs, cache_dir=default_dir(repo)) as bc,
+        ):
             parse_settings(head.config)  # the head's own section must be valid too
             changes = pair(bc.result, head)
             # What the change introduces: its flags and their dependents; every

@@ -74,7 +74,10 @@ class _Errors:
     def pydantic(self, prefix: list[str], exc: ValidationError) -> None:
         for err in exc.errors():
             loc = prefix + [str(p) for p in err["loc"]]
-            msg = f"unknown key {loc[-1]!r}" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}"
+            else:
+                msg = err["msg"].removeprefix("Value error, ")
             self.add(loc, msg)
 
     def raise_if_any(self) -> None:
@@ -92,15 +95,18 @@ def parse_settings(config: RepoConfig) -> ValidationSettings:
         raise AssertionError("unreachable") from None
 
 
-def resolve_rules(config: RepoConfig, settings: ValidationSettings, validators: list[type[Validator]]) -> dict[str, Rule]:
+def resolve_rules(
+    config: RepoConfig, settings: ValidationSettings, validators: list[type[Validator]],
+) -> dict[str, Rule]:
     """Each validator's Rule; instantiates options. Raises ConfigError."""
     by_code = {cls.code: cls for cls in validators}
     errors = _Errors(config)
     rules: dict[str, Rule] = {}
-    for code, raw in sorted(settings.rules.items()):
+    for code in sorted(settings.rules):
         if code not in by_code:
             hint = did_you_mean(code, by_code)
-            errors.add(["rules", code], f"no validator has the code {code!r}", f"did you mean {hint!r}?" if hint else None)
+            errors.add(["rules", code], f"no validator has the code {code!r}",
+                       f"did you mean {hint!r}?" if hint else None)
     for code, cls in sorted(by_code.items()):
         raw = dict(settings.rules.get(code) or {})
         common_raw = {k: raw.pop(k) for k in list(raw) if k in RuleCommon.model_fields}

@@ -3,12 +3,18 @@ without it, exact invalidation by imports, corrupt entries ignored, and
 concurrent compiles sharing one cache directory."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from safeflags.compile.cache import compiler_fingerprint, fingerprinted_files
 from safeflags.compile.driver import CompileResult, compile_repo
 from tests.helpers.repo import FlagRepo, bool_flag
 
@@ -172,3 +178,165 @@ def test_errors_are_never_cached(repo: FlagRepo) -> None:
     assert [e.format() for e in first.errors] == [e.format() for e in second.errors]
     assert [(e.file, e.code) for e in second.errors] == [(rel, "SF104")]
     assert second.cached == len(second.specs)  # the good ones
+
+
+# --- the compiler fingerprint: a change to any code a compile runs is a new key ---
+
+FINGERPRINT_PROBE = """
+import atexit, json, os, sys
+from pathlib import Path
+
+def _record() -> None:
+    package = Path(os.environ["SAFEFLAGS_TEST_PACKAGE"])
+    files = set()
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if name and Path(name).resolve().is_relative_to(package):
+            files.add(str(Path(name).resolve()))
+    Path(os.environ["SAFEFLAGS_TEST_IMPORTS"], f"{os.getpid()}.json").write_text(json.dumps(sorted(files)))
+
+atexit.register(_record)
+"""
+
+# Every path through a compile: no cache, cold, warm, one flag edited (parsed
+# in the driver), the config edited (cached Jsonnet output parsed again).
+COMPILES = """
+import sys
+from pathlib import Path
+from safeflags.compile.driver import compile_repo
+
+root = Path(sys.argv[1])
+compile_repo(root, revision="t", cache=False, jobs=1)
+compile_repo(root, revision="t", jobs=1)
+compile_repo(root, revision="t", jobs=1)
+flag = root / "flags" / "gen" / "f_0.jsonnet"
+flag.write_text(flag.read_text().replace("default: false", "default: true"))
+compile_repo(root, revision="t", jobs=1)
+config = root / "safeflags.yaml"
+config.write_text(config.read_text() + "\\n# edited\\n")
+compile_repo(root, revision="t", jobs=1)
+"""
+
+# One compile, as JSON: which regex module ran, the cache hits and the errors.
+REPORT = """
+import json, sys
+from pathlib import Path
+import safeflags.compile.parse.regex as regex
+from safeflags.compile.driver import compile_repo
+
+res = compile_repo(Path(sys.argv[1]), revision="t", cache=sys.argv[2] == "cache", jobs=1)
+print(json.dumps({"regex": regex.__file__, "cached": res.cached, "specs": len(res.specs),
+                  "errors": [[e.file, e.code, e.message] for e in res.errors]}))
+"""
+
+REGEX_FLAG = bool_flag("overrides: [sf.when(sf.dim.email.regex('@corp[.]example$')).serve(true)],")
+
+
+def copy_package(dst: Path) -> Path:
+    """A copy of the installed package folder (`dst/safeflags`)."""
+    import safeflags
+
+    target = dst / "safeflags"
+    shutil.copytree(Path(safeflags.__file__).resolve().parent, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def python(code: str, *args: str, cwd: Path, path: list[Path], env: dict[str, str] | None = None) -> str:
+    """Run `code` in a fresh interpreter with `path` first on PYTHONPATH (the
+    evaluator processes it starts inherit it), outside the source checkout."""
+    full = dict(os.environ, **(env or {}))
+    full["PYTHONPATH"] = os.pathsep.join([*map(str, path), *filter(None, [os.environ.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=full, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_every_fingerprinted_file_changes_the_fingerprint(tmp_path: Path) -> None:
+    from safeflags.compile import cache
+
+    package = copy_package(tmp_path)
+    files = fingerprinted_files(package)
+    covered = {p.relative_to(package).as_posix() for p in files}
+    assert {"__init__.py", "version.py", "compile/parse/regex.py", "compile/lower.py", "source/jsonnet.py",
+            "sdk/kernel/bucketing.py", "v1/bundle_pb2.py"} <= covered
+    cache._fingerprint.cache_clear()  # memoised per folder for a process; these edits happen within one
+    original = compiler_fingerprint(package)
+    for path in files:
+        before = path.read_bytes()
+        path.write_bytes(before + b"\n# edited\n")
+        cache._fingerprint.cache_clear()
+        try:
+            assert compiler_fingerprint(package) != original, path.relative_to(package)
+        finally:
+            path.write_bytes(before)
+    # Validation code decides no compile output: editing it keeps the cache.
+    runner = package / "validation" / "runner.py"
+    runner.write_text(runner.read_text() + "\n# edited\n")
+    cache._fingerprint.cache_clear()
+    assert compiler_fingerprint(package) == original
+
+
+def test_a_compile_imports_only_fingerprinted_modules(tmp_path: Path) -> None:
+    import safeflags
+    from safeflags.compile.driver import PARSE_IN_WORKERS_FROM
+
+    repo = FlagRepo(tmp_path / "repo", with_examples=True)
+    for i in range(PARSE_IN_WORKERS_FROM):  # enough flags that the evaluator processes parse too
+        repo.write(f"gen.f_{i}", bool_flag())
+    repo.write("gen.rx", REGEX_FLAG)
+    repo.write("gen.broken", bool_flag("overrides: [sf.when(sf.dim.regoin.in_(['x'])).serve(true)],"))
+    probe, logs = tmp_path / "probe", tmp_path / "imports"
+    probe.mkdir()
+    logs.mkdir()
+    (probe / "sitecustomize.py").write_text(FINGERPRINT_PROBE)
+    package = Path(safeflags.__file__).resolve().parent
+    python(COMPILES, str(repo.root), cwd=tmp_path, path=[probe],
+           env={"SAFEFLAGS_TEST_PACKAGE": str(package), "SAFEFLAGS_TEST_IMPORTS": str(logs)})
+    per_process = [set(json.loads(p.read_text())) for p in logs.glob("*.json")]
+    worker = str(package / "compile" / "load.py")
+    assert len(per_process) >= 2 and any(worker in files for files in per_process)  # the evaluators too
+    loaded = set().union(*per_process)
+    assert str(package / "compile" / "parse" / "regex.py") in loaded
+    allowed = {str(p.resolve()) for p in fingerprinted_files(package)}
+    assert sorted(loaded - allowed) == []
+
+
+# A change to the compiler in a copy of the package, by stage: the file, the
+# line it follows or replaces, the new text, and the code every flag it
+# touches now fails with.
+PATCHES = {
+    "parse": ("compile/parse/regex.py", '    """None if `pattern` is acceptable, else why not."""\n',
+              '    """None if `pattern` is acceptable, else why not."""\n'
+              '    return "no pattern is accepted by this build"\n', "SF109"),
+    "evaluation": ("source/jsonnet.py", "    return Evaluated(path, text, tuple(sorted(importer.imported)))\n",
+                   '    raise JsonnetFailed(SourceError(path, 1, 1, "no file is evaluated by this build"))\n', "SF101"),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(PATCHES))
+def test_a_changed_compiler_never_gets_the_old_ones_cached_result(tmp_path: Path, stage: str) -> None:
+    original = copy_package(tmp_path / "original").parent
+    patched = copy_package(tmp_path / "patched")
+    file, old, new, code = PATCHES[stage]
+    text = (patched / file).read_text()
+    assert old in text
+    (patched / file).write_text(text.replace(old, new))
+    repo = FlagRepo(tmp_path / "repo")
+    rel = repo.write("billing.rx", REGEX_FLAG)
+    repo.write("billing.plain", bool_flag())
+
+    def compile_with(package_parent: Path, cache: bool = True) -> dict[str, Any]:
+        mode = "cache" if cache else "none"
+        out = json.loads(python(REPORT, str(repo.root), mode, cwd=tmp_path, path=[package_parent]))
+        assert Path(out["regex"]).resolve().is_relative_to(package_parent.resolve())
+        return out
+
+    cold = compile_with(original)
+    warm = compile_with(original)
+    assert cold["errors"] == warm["errors"] == []
+    assert warm["cached"] == warm["specs"] == 2  # the cache holds every flag, the regex one included
+    fresh = compile_with(patched.parent, cache=False)
+    assert rel in {f for f, _, _ in fresh["errors"]} and {c for _, c, _ in fresh["errors"]} == {code}
+    changed = compile_with(patched.parent)  # warm: the cache was filled by the original
+    assert (changed["errors"], changed["specs"]) == (fresh["errors"], fresh["specs"])

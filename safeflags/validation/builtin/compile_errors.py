@@ -1,13 +1,15 @@
-"""SF1xx/SF2xx codes the compiler itself reports: each compile error becomes a
-finding at the compile error's location, under the validator of its code.
+"""SF1xx/SF2xx codes the compiler itself reports.
 
-These cannot be disabled or re-graded: a flag that does not compile cannot
-ship, so it cannot pass validation either.
+The runner turns every compile error into an error finding under its code
+(safeflags.validation.runner.compile_findings), whichever validators are
+loaded, enabled or re-graded: a flag that does not compile cannot ship, so
+it cannot pass validation either. These classes give the codes their names
+and documentation, and make settings that would disable, re-grade or scope
+them an error.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar
 
 from safeflags.validation.api import Context, Validator
 from safeflags.validation.finding import Finding
@@ -15,14 +17,11 @@ from safeflags.validation.finding import Finding
 
 class CompileErrorValidator(Validator):
     configurable = False
-    # Compile errors carrying no code are schema errors (SF102).
-    also_uncoded: ClassVar[bool] = False
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        for err in ctx.head.errors:
-            if err.code == self.code or (err.code is None and self.also_uncoded):
-                message = err.message + (f" (at {err.field_path})" if err.field_path else "")
-                yield self.finding(message, file=err.file, line=err.line, column=err.column, hint=err.hint)
+        # The runner reports the compile errors themselves, once; a subclass
+        # adds only what the compiler does not check.
+        yield from ()
 
 
 class JsonnetError(CompileErrorValidator):
@@ -65,7 +64,6 @@ class SchemaError(CompileErrorValidator):
 
     code = "SF102"
     name = "schema-error"
-    also_uncoded = True
 
 
 class TypeMismatch(CompileErrorValidator):
