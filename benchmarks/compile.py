@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.flags:,} flags, median of {args.runs} run(s)\n")
     print("| compile | wall | CPU (all processes) |\n|---|---|---|")
     for name, runs in figures.items():
-        print(f"| {name} | {statistics.median(w for w, _ in runs):.2f} s | {statistics.median(c for _, c in runs):.1f} s |")
+        wall, cpu = statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+        print(f"| {name} | {wall:.2f} s | {cpu:.1f} s |")
     return 0
 
 

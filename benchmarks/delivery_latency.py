@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from safeflags.delivery import Client, Update  # noqa: E402
-from safeflags.serve import FlagServer  # noqa: E402
-from safeflags.store import open_store  # noqa: E402
-from safeflags.v1 import bundle_pb2, common_pb2  # noqa: E402
+from safeflags.delivery import Client, Update
+from safeflags.serve import FlagServer
+from safeflags.store import open_store
+from safeflags.v1 import bundle_pb2, common_pb2
 
 
 def bundle(n: int, flags: int = 200) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import PEERS, Ctx  # noqa: E402
+from peers import PEERS, Ctx
 
 BATCH = 100
 SAFEFLAGS_KEYS = {"a": "bench.plain_on", "b": "bench.country_pro", "c": "bench.rollout_10"}
@@ -34,8 +34,8 @@ STATIC = {"cloud": "aws", "region": "us-east-1", "environment": "prod", "service
 def contexts(n: int = 10_000, seed: int = 1) -> list[Ctx]:
     rng = random.Random(seed)
     countries = ["US", "CA", "GB", "DE", "FR", "JP", "BR", "IN"]
-    return [{"user_id": f"user-{i:05d}", "country": rng.choice(countries), "plan": rng.choice(["free", "pro", "enterprise"])}
-            for i in range(n)]
+    return [{"user_id": f"user-{i:05d}", "country": rng.choice(countries),
+             "plan": rng.choice(["free", "pro", "enterprise"])} for i in range(n)]
 
 
 def _empty_loop_ns(batch: list[Any]) -> float:
@@ -122,7 +122,8 @@ def run(sdk: str, bundle: Path | None, flags: int, calls: int) -> dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sdk", required=True, help="safeflags[:get_bool|details|openfeature] or a peer: " + ", ".join(PEERS))
+    ap.add_argument("--sdk", required=True,
+                    help="safeflags[:get_bool|details|openfeature] or a peer: " + ", ".join(PEERS))
     ap.add_argument("--bundle", type=Path, help="the compiled bundle (safeflags)")
     ap.add_argument("--flags", type=int, default=25_000, help="flags loaded into a peer SDK")
     ap.add_argument("--calls", type=int, default=200_000)

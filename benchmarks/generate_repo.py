@@ -135,7 +135,8 @@ class Gen:
     def tail(self) -> str:
         rng, out = self.rng, []
         if rng.random() < 0.08:
-            out.append(f"  requires: [sf.requires(service='{rng.choice(NOUNS)}', minVersion='{rng.randint(1, 5)}.{rng.randint(0, 9)}.0')],")
+            service, major, minor = rng.choice(NOUNS), rng.randint(1, 5), rng.randint(0, 9)
+            out.append(f"  requires: [sf.requires(service='{service}', minVersion='{major}.{minor}.0')],")
         if self.keys and "flag" not in self.used and rng.random() < 0.04:
             out.append(f"  prerequisites: [sf.prereq('{rng.choice(self.keys[-200:])}')],")
         if rng.random() < 0.01:
@@ -146,7 +147,8 @@ class Gen:
         rng, r = self.rng, self.rng.random()
         self.used = set()
         self.is_bool = r < 0.60
-        head = "local sf = import 'safeflags.libsonnet';\n" + (f"local team = import 'teams/{team}.libsonnet';\n" if lib else "")
+        head = ("local sf = import 'safeflags.libsonnet';\n"
+                + (f"local team = import 'teams/{team}.libsonnet';\n" if lib else ""))
         owner = "" if lib else f"  owner: 'team-{team}',\n"
         desc = f"  description: '{rng.choice(VERBS).capitalize()} {rng.choice(NOUNS)} handling for {key}.',\n"
         tail = self.tail()
@@ -154,7 +156,8 @@ class Gen:
             base = "team.release" if lib else "sf.bool"
             unit = rng.choice(["workspace_id", "workspace_id", "user_id"])
             body = (f"{owner}{desc}  expires: '{self.date()}',\n  default: false,\n"
-                    f"  rollout: {self.ramp(unit)},\n  overrides: {self.overrides(lambda: rng.choice(['true', 'false']), lib)},\n")
+                    f"  rollout: {self.ramp(unit)},\n"
+                    f"  overrides: {self.overrides(lambda: rng.choice(['true', 'false']), lib)},\n")
         elif r < 0.60:
             base = "team.killSwitch" if lib else "sf.killSwitch"
             self.used.add("user_id")  # a kill switch acts on all traffic in scope: no percentages (SF305)
@@ -174,7 +177,8 @@ class Gen:
             ramp = f"{self.ramp('workspace_id')[:-1]}, serveVariant='{names[-1]}')" if ramped else ""
             variants = ", ".join(f"sf.variant('{n}', '{n}-{key[-6:]}')" for n in names)
             base = "team.config('string')" if lib else "sf.string"
-            rules = ",\n    ".join(f"sf.when({self.cond()}).serveVariant('{rng.choice(names)}')" for _ in range(rng.randint(0, 3)))
+            rules = ",\n    ".join(f"sf.when({self.cond()}).serveVariant('{rng.choice(names)}')"
+                                      for _ in range(rng.randint(0, 3)))
             body = (f"{owner}{desc}  variants: [{variants}],\n  default: '{names[0]}-{key[-6:]}',\n"
                     f"  overrides: [{rules}],\n")
             if ramped:
@@ -183,8 +187,9 @@ class Gen:
             values = rng.choice([["false", "true"], ["'control'", "'treatment'", "'holdout'"]])
             names = ["control", "treatment", "holdout"][: len(values)]
             self.is_bool = len(values) == 2
-            variants = ", ".join(f"sf.variant('{n}', {v})" for n, v in zip(names, values))
-            weights = {2: "{ control: 50, treatment: 50 }", 3: "{ control: 45, treatment: 45, holdout: 10 }"}[len(values)]
+            variants = ", ".join(f"sf.variant('{n}', {v})" for n, v in zip(names, values, strict=True))
+            weights = {2: "{ control: 50, treatment: 50 }",
+                       3: "{ control: 45, treatment: 45, holdout: 10 }"}[len(values)]
             when = f", when={self.cond(1)}" if rng.random() < 0.5 else ""
             base = f"sf.experiment(variants=[{variants}], arms={weights}, unit='user_id'{when})"
             body = (f"  owner: 'team-{team}',\n{desc}  expires: '{self.date()}',\n  tags: ['experiment'],\n"
@@ -203,14 +208,16 @@ class Gen:
 
 
 BENCH = {
-    "bench/plain_on.jsonnet": "sf.bool {\n  owner: 'team-platform',\n  description: 'Benchmark (a): plain on.',\n  default: true,\n}\n",
+    "bench/plain_on.jsonnet": (
+        "sf.bool {\n  owner: 'team-platform',\n  description: 'Benchmark (a): plain on.',\n  default: true,\n}\n"),
     "bench/country_pro.jsonnet": (
         "sf.bool {\n  owner: 'team-platform',\n  description: 'Benchmark (b): country in US/CA/GB and plan pro.',\n"
         "  default: false,\n  overrides: [sf.when(sf.all([sf.dim.country.in_(['US', 'CA', 'GB']), "
         "sf.dim.plan.eq('pro')])).serve(true)],\n}\n"),
     "bench/rollout_10.jsonnet": (
         "sf.bool {\n  owner: 'team-platform',\n  description: 'Benchmark (c): a 10 % rollout on user_id.',\n"
-        "  expires: '2027-06-30',\n  default: false,\n  rollout: sf.ramps.custom(stages=[10, 100], unit='user_id', stage=1),\n}\n"),
+        "  expires: '2027-06-30',\n  default: false,\n"
+        "  rollout: sf.ramps.custom(stages=[10, 100], unit='user_id', stage=1),\n}\n"),
 }
 
 

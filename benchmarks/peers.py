@@ -80,7 +80,8 @@ def _flagd_file(n: int) -> str:
     shapes = {
         "a": {"state": "ENABLED", "variants": variants, "defaultVariant": "on"},
         "b": {"state": "ENABLED", "variants": variants, "defaultVariant": "off", "targeting": {"if": [
-            {"and": [{"in": [{"var": "country"}, ["US", "CA", "GB"]]}, {"==": [{"var": "plan"}, "pro"]}]}, "on", "off"]}},
+            {"and": [{"in": [{"var": "country"}, ["US", "CA", "GB"]]}, {"==": [{"var": "plan"}, "pro"]}]},
+            "on", "off"]}},
         "c": {"state": "ENABLED", "variants": variants, "defaultVariant": "off",
               "targeting": {"fractional": [{"var": "user_id"}, ["on", 10], ["off", 90]]}},
     }

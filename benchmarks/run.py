@@ -133,7 +133,10 @@ def us(ns: float) -> str:
 def table(fig: dict[str, Any]) -> str:
     c, ld, ev = fig["compile"], fig["load"], fig["eval"]
     rows = [("figure", "measured", "target", "")]
-    ok = lambda good: "met" if good else "MISSED"  # noqa: E731
+
+    def ok(good: bool) -> str:
+        return "met" if good else "MISSED"
+
     sf = ev["safeflags"]
     for f in "abc":
         if "error" in sf:
@@ -141,18 +144,22 @@ def table(fig: dict[str, Any]) -> str:
         fastest = min((ev[p][f]["mean_ns"], p) for p in PEER_SDKS if "error" not in ev[p])
         rows.append((f"eval ({f}) safeflags mean / p95", f"{us(sf[f]['mean_ns'])} / {us(sf[f]['p95_ns'])}",
                      f"≤ {TARGETS[f]} ns / ≤ 1 µs", ok(sf[f]["mean_ns"] <= TARGETS[f] and sf[f]["p95_ns"] <= 1000)))
-        rows.append((f"eval ({f}) fastest peer: {fastest[1]}", f"{us(fastest[0])} ({fastest[0] / sf[f]['mean_ns']:.0f}×)",
-                     "≥ 10×", ok(fastest[0] / sf[f]["mean_ns"] >= 10)))
+        ratio = fastest[0] / sf[f]["mean_ns"]
+        rows.append((f"eval ({f}) fastest peer: {fastest[1]}", f"{us(fastest[0])} ({ratio:.0f}×)",
+                     "≥ 10×", ok(ratio >= 10)))
     rows += [
-        (f"load {c['flags']:,} flags: decode+verify+pre-evaluate+ready", f"{ld['ready_s']:.3f} s", "≤ 0.3 s", ok(ld["ready_s"] <= 0.3)),
-        ("load: RSS growth", f"{ld['rss_growth_bytes'] / 2**20:.1f} MB", "≤ 60 MB", ok(ld["rss_growth_bytes"] <= 60 * 2**20)),
+        (f"load {c['flags']:,} flags: decode+verify+pre-evaluate+ready", f"{ld['ready_s']:.3f} s", "≤ 0.3 s",
+         ok(ld["ready_s"] <= 0.3)),
+        ("load: RSS growth", f"{ld['rss_growth_bytes'] / 2**20:.1f} MB", "≤ 60 MB",
+         ok(ld["rss_growth_bytes"] <= 60 * 2**20)),
         ("bundle size", f"{c['bundle_bytes']:,} B ({c['bundle_bytes'] / c['flags']:.0f} B/flag)", "small", ""),
         ("compile cold, no cache (CLI wall)", f"{c['cold_nocache_s']:.1f} s", "≤ 15 s", ok(c["cold_nocache_s"] <= 15)),
         ("compile cold, filling the cache", f"{c['cold_cache_s']:.1f} s", "", ""),
         ("compile warm, nothing changed", f"{c['warm_s']:.2f} s", "", ""),
         ("compile warm, one flag changed", f"{c['warm_one_flag_s']:.2f} s", "≤ 2 s", ok(c["warm_one_flag_s"] <= 2)),
         ("compile warm, one team template changed",
-         f"{c['warm_template_s']:.2f} s ({c['warm_template_reevaluated']} re-evaluated = {c['template_importers']} importers)",
+         f"{c['warm_template_s']:.2f} s ({c['warm_template_reevaluated']} re-evaluated"
+         f" = {c['template_importers']} importers)",
          "exactly its importers", ok(c["warm_template_reevaluated"] == c["template_importers"])),
     ]
     if "validate_error" in c:
@@ -160,17 +167,21 @@ def table(fig: dict[str, Any]) -> str:
     if "validate_base_s" in c:
         rows.append(("validate --base, 20 flags changed, warm (median of 5)", f"{c['validate_base_s']:.2f} s", "≤ 3 s",
                      ok(c["validate_base_s"] <= 3)))
-        rows.append(("validate --base, 20 flags changed, cold (no cache)", f"{c['validate_base_cold_s']:.1f} s", "", ""))
-    head = f"{c['flags']:,} flags, {ARGS.calls:,} timed calls per flag; " + ", ".join(f"{k}: {v}" for k, v in fig["machine"].items())
+        rows.append(("validate --base, 20 flags changed, cold (no cache)", f"{c['validate_base_cold_s']:.1f} s",
+                     "", ""))
+    machine = ", ".join(f"{k}: {v}" for k, v in fig["machine"].items())
+    head = f"{c['flags']:,} flags, {ARGS.calls:,} timed calls per flag; {machine}"
     lines = [head, "", "| " + " | ".join(rows[0]) + " |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    lines += ["", "| SDK | (a) mean / p95 | (b) mean / p95 | (c) mean / p95 | share on a/b/c |", "|---|---|---|---|---|"]
+    lines += ["", "| SDK | (a) mean / p95 | (b) mean / p95 | (c) mean / p95 | share on a/b/c |",
+              "|---|---|---|---|---|"]
     for sdk, r in ev.items():
         if "error" in r:
             lines.append(f"| {sdk} | n/a: {r['error'][:80]} | | | |")
             continue
         cells = [f"{us(r[f]['mean_ns'])} / {us(r[f]['p95_ns'])}" for f in "abc"]
-        lines.append(f"| {sdk} | " + " | ".join(cells) + " | " + "/".join(f"{r[f]['share_on']:.3f}" for f in "abc") + " |")
+        shares = "/".join(f"{r[f]['share_on']:.3f}" for f in "abc")
+        lines.append(f"| {sdk} | " + " | ".join(cells) + f" | {shares} |")
     return "\n".join(lines)
 
 

@@ -70,7 +70,8 @@ class SafeflagsProvider(AbstractProvider):
         elif event == "safeflags.delivery.recovered":
             self.emit_provider_ready(ProviderEventDetails(message="delivery recovered"))
 
-    def _resolve(self, key: str, default: Any, ctx: EvaluationContext | None, expect: str) -> FlagResolutionDetails[Any]:
+    def _resolve(self, key: str, default: Any, ctx: EvaluationContext | None,
+                 expect: str) -> FlagResolutionDetails[Any]:
         d = self.client.details(key, default, self._context(ctx), expect=expect)
         meta: dict[str, bool | int | float | str] = {}
         snap = self.client.snapshot

@@ -33,7 +33,9 @@ class PaymentsNeedTwoOwners(FlagValidator):
         tags: list[str] = Field(default_factory=lambda: ["payments"])
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
-        tagged = set(flag.tags) & set(self.options.tags)  # type: ignore[attr-defined]
+        options = self.options
+        assert isinstance(options, self.Options)  # the runner builds them from Options
+        tagged = set(flag.tags) & set(options.tags)
         if tagged and not flag.co_owners:
             yield self.at(flag, f"a flag tagged {', '.join(sorted(tagged))} needs a second owning team",
                           ctx.field(flag, "owner"), hint="add co_owners: ['<team>']")

@@ -55,7 +55,7 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
         except KeyboardInterrupt:
             click.echo("safeflags: interrupted", err=True)
             code = 130
-        except Exception:  # noqa: BLE001 - the last line of defence
+        except Exception:  # the last line of defence
             click.echo("safeflags: internal error, please report it with this trace:", err=True)
             traceback.print_exc(file=sys.stderr)
             code = EXIT_USAGE

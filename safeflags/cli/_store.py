@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import click
 
 from safeflags.store import BundleStore, Pointer, open_store
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 store_option = click.option(
     "--store", "store_url", envvar="SAFEFLAGS_STORE", required=True, metavar="URL",
@@ -33,7 +30,7 @@ def pointer_line(verb: str, ptr: Pointer, url: str) -> str:
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def echo_json(obj: object) -> None:

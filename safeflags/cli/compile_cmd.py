@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, exits
 from safeflags.compile.driver import CompileResult, compile_repo
 
 
-def progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
+def progress_printer(enabled: bool) -> Callable[[int, int], None] | None:
     """Progress on stderr for long compiles, only when a person is watching."""
     if not enabled or not sys.stderr.isatty():
         return None
@@ -31,7 +32,8 @@ def report_errors(result: CompileResult) -> None:
     click.echo(f"safeflags: {n} error{'s' if n != 1 else ''}; no bundle written", err=True)
 
 
-def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool, no_cache: bool = False) -> int:
+def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool,
+        no_cache: bool = False) -> int:
     result = compile_repo(repo, revision=revision, jobs=jobs, progress=progress_printer(not quiet), cache=not no_cache)
     if not result.ok:
         report_errors(result)
@@ -54,14 +56,17 @@ def run(repo: Path, output: Path | None, revision: str | None, jobs: int | None,
               help="The flag repository (holds safeflags.yaml).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Bundle file to write [default: REPO/build/bundle.pb].")
-@click.option("--revision", default=None, help="Source revision recorded in the bundle [default: git HEAD, +dirty if changed].")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Evaluator processes [default: CPU count].")
+@click.option("--revision", default=None,
+              help="Source revision recorded in the bundle [default: git HEAD, +dirty if changed].")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Evaluator processes [default: CPU count].")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("--no-cache", is_flag=True,
               help="Evaluate every flag afresh; neither read nor write the compile cache "
                    "(REPO/.safeflags-cache, or $SAFEFLAGS_CACHE_DIR).")
 @exits
-def command(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool, no_cache: bool) -> int:
+def command(repo: Path, output: Path | None, revision: str | None, jobs: int | None, quiet: bool,
+            no_cache: bool) -> int:
     """Compile every flag under flags/ into a bundle.
 
     Runs the same stages as `validate`: Jsonnet evaluation (sandboxed, each

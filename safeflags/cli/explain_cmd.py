@@ -74,7 +74,8 @@ def run(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tuple[s
     if client.snapshot.entry(flag) is None:
         keys = [f.key for f in bundle_pb2.Bundle.FromString(data).flags]
         hint = did_you_mean(flag, keys)
-        click.echo(f"safeflags: error: no flag {flag!r} in the bundle" + (f" (did you mean {hint!r}?)" if hint else ""), err=True)
+        suggestion = f" (did you mean {hint!r}?)" if hint else ""
+        click.echo(f"safeflags: error: no flag {flag!r} in the bundle{suggestion}", err=True)
         return EXIT_USAGE
     explanation = client.explain(flag, ctx)
     if as_json:

@@ -10,7 +10,7 @@ try:
     import click
 except ImportError:  # pragma: no cover - the SDK-only install has no CLI
     sys.stderr.write("safeflags: the command line needs the 'cli' extra: pip install 'safeflags[cli]'\n")
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 
 from safeflags.version import __version__
 
@@ -40,7 +40,8 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(name)
         if module is None:
             return None
-        return importlib.import_module(module).command  # type: ignore[no-any-return]
+        command: click.Command = importlib.import_module(module).command
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # One command that fails to import must not hide the others' help.
@@ -49,7 +50,7 @@ class LazyGroup(click.Group):
             try:
                 cmd = self.get_command(ctx, name)
                 text = cmd.get_short_help_str(limit=formatter.width - 6 - 12) if cmd else ""
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 text = f"(unavailable: {exc})"
             rows.append((name, text))
         with formatter.section("Commands"):

@@ -100,7 +100,8 @@ def run(repo: Path, key: str, flag_type: str, owner: str, description: str, defa
     serve_value: object = None
     if ramp != "none" and flag_type != "bool":
         if serve is None:
-            click.echo(f"safeflags: error: a {flag_type} flag's rollout needs --serve, the value units inside it get", err=True)
+            click.echo(f"safeflags: error: a {flag_type} flag's rollout needs --serve, the value units inside it get",
+                       err=True)
             return EXIT_USAGE
         ok, serve_value = _parse_value(flag_type, serve)
         if not ok:
@@ -117,7 +118,8 @@ def run(repo: Path, key: str, flag_type: str, owner: str, description: str, defa
         click.echo(f"safeflags: error: {rel} already exists", err=True)
         return EXIT_USAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(flag_type, owner, description, expires, value, ramp, unit, kind, serve_value), encoding="utf-8")
+    text = render(flag_type, owner, description, expires, value, ramp, unit, kind, serve_value)
+    path.write_text(text, encoding="utf-8")
     errors = check_file(config, rel, key)
     if errors:
         path.unlink()
@@ -139,7 +141,8 @@ def run(repo: Path, key: str, flag_type: str, owner: str, description: str, defa
 @click.option("--unit", default=None, help="Dimension the rollout buckets on (with --ramp).")
 @click.option("--serve", default=None, help="Value served inside the rollout, as JSON (with --ramp, non-bool flags).")
 @click.option("--expires", default=None, help="Expiry date YYYY-MM-DD [default: 90 days from today].")
-@click.option("--kind", type=click.Choice(["release", "operational", "experiment", "migration", "config"]), default=None,
+@click.option("--kind", type=click.Choice(["release", "operational", "experiment", "migration", "config"]),
+              default=None,
               help="Override the kind the constructor implies (bool: release; others: config).")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True)
 @exits

@@ -1,6 +1,7 @@
 """`safeflags serve`: the store over HTTP, with ETags and a push stream."""
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import click
@@ -18,10 +19,8 @@ def run(store_url: str, host: str, port: int, watch_interval: float, heartbeat: 
     # SIGTERM (a container stopping) ends the loop like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     click.echo(f"serving {st.url} on {server.url} (events: {server.url}/events?channel=NAME)", err=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 

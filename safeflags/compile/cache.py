@@ -26,6 +26,7 @@ base and head) share entries for the files they have in common.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -126,7 +127,8 @@ class _Pack:
         self.records = list(_REC.iter_unpack(raw[at:at + count * _REC.size]))
         at += count * _REC.size
         rels = str(index["stat_files"]).split("\n") if rows else []
-        self.stats: dict[str, StatRow] = dict(zip(rels, _STAT.iter_unpack(raw[at:at + rows * _STAT.size])))
+        stat_rows = _STAT.iter_unpack(raw[at:at + rows * _STAT.size])
+        self.stats: dict[str, StatRow] = dict(zip(rels, stat_rows, strict=True))
         at += rows * _STAT.size
         if len(self.records) != count or len(self.stats) != rows:
             raise ValueError("short pack")
@@ -162,7 +164,8 @@ class _Pack:
     def entry(self, i: int) -> CacheEntry:
         rec = self.records[i]
         json_text, spec, compiled = self.parts(i)
-        return CacheEntry(json_text.decode("utf-8"), self.imports[rec[2]], self.groups[rec[3]], self.parse_keys[rec[1]], spec, compiled)
+        return CacheEntry(json_text.decode("utf-8"), self.imports[rec[2]], self.groups[rec[3]], self.parse_keys[rec[1]],
+                          spec, compiled)
 
 
 def _pack_bytes(rows: list[tuple[bytes, CacheEntry | tuple[_Pack, int]]], stats: dict[str, StatRow]) -> bytes:
@@ -203,13 +206,14 @@ class CompileCache:
         self.parse_key = parse_key
         self._resolved: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._valid_groups: dict[tuple[Call, ...], bool] = {}
-        self.hits = self.misses = 0
         self._prefix = hashlib.sha256(digest(_MAGIC, settings_key).encode("ascii"))
         self._packs: list[_Pack] = []  # newest first
         self._stats: dict[str, StatRow] = {}
         self._load()
-        self._used: dict[str, tuple[bytes, CacheEntry | tuple[_Pack, int]]] = {}  # rel -> (key, new entry or where it is)
-        self._seen: dict[str, StatRow] = {}  # rows to keep: this compile's flag files, hashed long enough after a change
+        # rel -> (key, new entry or where it is)
+        self._used: dict[str, tuple[bytes, CacheEntry | tuple[_Pack, int]]] = {}
+        # rows to keep: this compile's flag files, hashed long enough after a change
+        self._seen: dict[str, StatRow] = {}
 
     def _load(self) -> None:
         try:
@@ -221,10 +225,8 @@ class CompileCache:
             if pack is not None:
                 self._packs.append(pack)
             else:  # packs are renamed into place whole: this one is damaged
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(self.dir / "packs" / name)
-                except OSError:
-                    pass
         for pack in reversed(self._packs):
             self._stats.update(pack.stats)
 
@@ -273,7 +275,8 @@ class CompileCache:
     def _valid(self, calls: tuple[Call, ...]) -> bool:
         ok = self._valid_groups.get(calls)
         if ok is None:
-            ok = self._valid_groups[calls] = all(self._resolve(base, rel) == (found, sha) for base, rel, found, sha in calls)
+            ok = self._valid_groups[calls] = all(
+                self._resolve(base, rel) == (found, sha) for base, rel, found, sha in calls)
         return ok
 
     def lookup(self, rel: str, source_hash: bytes) -> CacheEntry | None:
@@ -283,10 +286,8 @@ class CompileCache:
         for pack in self._packs:
             i = pack.keys.get(key)
             if i is not None and self._valid(pack.calls(i)):
-                self.hits += 1
                 self._used[rel] = (key, (pack, i))
                 return pack.entry(i)
-        self.misses += 1
         return None
 
     def store(self, rel: str, source_hash: bytes, entry: CacheEntry) -> None:

@@ -11,6 +11,7 @@ their stdin and stdout.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -107,7 +108,8 @@ def _groups(paths: list[str]) -> list[list[str]]:
     return groups
 
 
-def _evaluate_together(paths: list[str], importer: RecordingImporter, settings: EvalSettings) -> list[EvalResult] | None:
+def _evaluate_together(paths: list[str], importer: RecordingImporter,
+                       settings: EvalSettings) -> list[EvalResult] | None:
     """All of `paths` in one VM, or None if anything fails (the caller then
     evaluates them one by one, for exactly located errors). A file's imports
     are those made from its directory and, transitively, from the
@@ -125,7 +127,7 @@ def _evaluate_together(paths: list[str], importer: RecordingImporter, settings: 
     for call in importer.calls:
         by_base[call[0].rstrip("/")].append(call)
     out = []
-    for path, value in zip(paths, values):
+    for path, value in zip(paths, values, strict=True):
         calls: dict[Call, None] = {}
         bases, seen = [posixpath.dirname(path)], set()
         while bases:
@@ -161,6 +163,7 @@ class _Worker:
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        self.fd = self.stdout.fileno()  # what `wait` watches and `recv` reads
         self.stdin.write(json.dumps(asdict(settings)) + "\n")
         self.pending: deque[str] = deque()
         self.deadline = 0.0
@@ -179,17 +182,15 @@ class _Worker:
         partial line). Reads the pipe directly: a buffered readline could
         pull several lines into its buffer, where `wait` on the pipe cannot
         see them, and the pool would sit idle until the deadline."""
-        chunk = os.read(self.stdout.fileno(), 1 << 20)
+        chunk = os.read(self.fd, 1 << 20)
         if not chunk:
             raise EOFError
         *lines, self.partial = (self.partial + chunk).split(b"\n")
         return [result_from_json(line.decode("utf-8")) for line in lines]
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.stdin.close()
-        except OSError:
-            pass
         try:
             self.proc.wait(2)
         except subprocess.TimeoutExpired:
@@ -199,10 +200,8 @@ class _Worker:
         self.proc.kill()
         self.proc.wait(5)
         for f in (self.stdin, self.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 f.close()
-            except OSError:
-                pass
 
 
 def default_jobs() -> int:
@@ -250,10 +249,10 @@ def iter_evaluate(
                 _feed(idle, queue, settings.timeout, solo)
             busy = [w for w in workers if w.pending]
             soonest = min(w.deadline for w in busy)
-            ready = wait([w.stdout for w in busy], timeout=max(0.0, soonest - time.monotonic()))
+            ready = wait([w.fd for w in busy], timeout=max(0.0, soonest - time.monotonic()))
             for w in busy:
                 got: list[EvalResult] = []
-                if w.stdout in ready:
+                if w.fd in ready:
                     try:
                         got = w.recv()
                     except (EOFError, OSError, ValueError):

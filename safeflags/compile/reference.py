@@ -73,7 +73,8 @@ class Reference:
             r = spec.rollout
             stage = r.stages[r.stage - 1]
             in_scope = not stage.HasField("scope") or self.cond(stage.scope, spec.key, ctx, depth)
-            if in_scope and (stage.percent >= 100 or self._bucket_below(r.salt or spec.key, ctx.get(r.unit), stage.percent)):
+            if in_scope and (stage.percent >= 100
+                             or self._bucket_below(r.salt or spec.key, ctx.get(r.unit), stage.percent)):
                 served = self._serve(spec, r.serve, ctx)
                 if served is not None:
                     return served[0], "SPLIT"

@@ -12,4 +12,4 @@ from __future__ import annotations
 from safeflags.delivery.client import Client, start_delivery
 from safeflags.delivery.delivery import Delivery, DeliveryStatus, Fault, Update
 
-__all__ = ["Update", "Client", "Delivery", "DeliveryStatus", "Fault", "start_delivery"]
+__all__ = ["Client", "Delivery", "DeliveryStatus", "Fault", "Update", "start_delivery"]

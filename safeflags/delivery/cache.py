@@ -47,7 +47,7 @@ class BundleCache:
             return pointer, data, float(meta["fetched_at"])
         except FileNotFoundError:
             return None
-        except Exception as exc:  # noqa: BLE001 - a broken cache is only a missed fallback
+        except Exception as exc:  # a broken cache is only a missed fallback
             log.warning("safeflags: ignoring the bundle cache %s: %s", self.meta_path, exc)
             return None
 

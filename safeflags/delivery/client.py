@@ -73,7 +73,7 @@ class Client(Evaluator):
         return self.delivery.status() if self.delivery is not None else None
 
     def on_change(self, listener: Callable[[Update], object]) -> None:
-        """Call `listener(change)` after each new snapshot (on the delivery thread)."""
+        """Call `listener(update)` with an Update after each new snapshot (on the delivery thread)."""
         if self.delivery is not None:
             self.delivery.listeners.append(listener)
 

@@ -188,7 +188,7 @@ class Delivery:
                 return self._refresh()
             except Fault as fault:
                 self._fault(fault.kind, str(fault))
-            except Exception as exc:  # noqa: BLE001 - fail static on anything
+            except Exception as exc:  # fail static on anything
                 self._fault("internal", f"{type(exc).__name__}: {exc}")
             return False
 
@@ -277,7 +277,7 @@ class Delivery:
         for listener in list(self.listeners):
             try:
                 listener(change)
-            except Exception:  # noqa: BLE001 - a listener's bug is not a delivery fault
+            except Exception:  # a listener's bug is not a delivery fault
                 log.exception("safeflags: change listener %r failed", listener)
 
     def _fallback(self) -> None:
@@ -336,7 +336,7 @@ class Delivery:
         for hook in hooks:
             try:
                 hook(event, {"channel": self.channel, **attrs})
-            except Exception:  # noqa: BLE001 - a hook's bug is not a delivery fault
+            except Exception:  # a hook's bug is not a delivery fault
                 log.exception("safeflags: delivery hook %r failed", hook)
 
     def age(self) -> float | None:

@@ -8,6 +8,7 @@ poller goes on at its interval, and the listener reconnects with backoff.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import socket
@@ -51,10 +52,8 @@ class PushListener:
         with self._lock:
             sock = self._sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # unblocks the reader thread at once
-            except OSError:
-                pass
 
     def _run(self) -> None:
         d = self.delivery

@@ -33,7 +33,8 @@ class SarifReporter(Reporter):
                 "name": v.name,
                 "shortDescription": {"text": doc.short},
                 "fullDescription": {"text": doc.full or doc.short},
-                "help": {"text": doc.full or doc.short, "markdown": f"**{v.code} {v.name}**: {doc.short}\n\n{doc.full}"},
+                "help": {"text": doc.full or doc.short,
+                         "markdown": f"**{v.code} {v.name}**: {doc.short}\n\n{doc.full}"},
                 "helpUri": f"{INFO_URI}#{v.code.lower()}-{v.name}",
                 "defaultConfiguration": {"level": LEVEL[v.severity]},
                 "properties": {"tags": ["safeflags", _category(v.code)]},
@@ -45,7 +46,8 @@ class SarifReporter(Reporter):
                 r["suppressions"] = [{"kind": "inSource", "justification": s.reason}]
                 results.append(r)
         run: dict[str, Any] = {
-            "tool": {"driver": {"name": "safeflags", "version": __version__, "informationUri": INFO_URI, "rules": rules}},
+            "tool": {"driver": {"name": "safeflags", "version": __version__, "informationUri": INFO_URI,
+                                "rules": rules}},
             "automationDetails": {"id": "safeflags/validate/"},
             "columnKind": "unicodeCodePoints",
             "results": results,
@@ -57,13 +59,14 @@ class SarifReporter(Reporter):
         location: dict[str, Any] = {"artifactLocation": {"uri": self.path(f.file)}}
         if f.line:
             location["region"] = {"startLine": f.line, "startColumn": max(f.column, 1)}
+        fingerprint = hashlib.sha256(f"{f.code}|{f.flag}|{f.file}|{f.message}".encode()).hexdigest()[:32]
         result: dict[str, Any] = {
             "ruleId": f.code,
             "level": LEVEL[f.severity],
             "message": {"text": f.message + (f" ({f.hint})" if f.hint else "")},
             "locations": [{"physicalLocation": location}],
             # Stable across line moves: code scanning matches alerts by these.
-            "partialFingerprints": {"safeflags/v1": hashlib.sha256(f"{f.code}|{f.flag}|{f.file}|{f.message}".encode()).hexdigest()[:32]},
+            "partialFingerprints": {"safeflags/v1": fingerprint},
         }
         if f.code in index:
             result["ruleIndex"] = index[f.code]
@@ -73,4 +76,6 @@ class SarifReporter(Reporter):
 
 
 def _category(code: str) -> str:
-    return {"1": "schema", "2": "targeting", "3": "rollout-safety", "4": "hygiene"}.get(code[2:3], "team") if code.startswith("SF") else "team"
+    if not code.startswith("SF"):
+        return "team"
+    return {"1": "schema", "2": "targeting", "3": "rollout-safety", "4": "hygiene"}.get(code[2:3], "team")

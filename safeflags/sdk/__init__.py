@@ -36,12 +36,12 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
+    "FORMAT_VERSION",
     "ClientStatus",
     "ErrorCode",
     "EvaluationDetails",
     "EvaluationError",
     "Evaluator",
-    "FORMAT_VERSION",
     "Reason",
     "Snapshot",
 ]

@@ -23,13 +23,14 @@ new one, never a mix.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from safeflags.sdk.codegen import normalize_context
 from safeflags.sdk.details import (
@@ -213,7 +214,8 @@ class Evaluator:
             return self._error(key, default, ErrorCode.PROVIDER_NOT_READY, "no bundle loaded yet")
         entry = snap.entry(key) if isinstance(key, str) else None
         if entry is None:
-            return self._error(key, default, ErrorCode.FLAG_NOT_FOUND, f"no flag {_name(key)!r} in bundle {snap.digest}")
+            return self._error(key, default, ErrorCode.FLAG_NOT_FOUND,
+                               f"no flag {_name(key)!r} in bundle {snap.digest}")
         if entry.error is not None:
             return self._error(key, default, ErrorCode.PARSE_ERROR, entry.error)
         if want is not None and entry.type != want:
@@ -232,10 +234,13 @@ class Evaluator:
                 self._fallbacks += 1
                 outcome = snap.reference(entry.flag, context)
         if entry.type == T.FLAG_TYPE_JSON:
-            return self._details(entry.key, _loads(entry.values[outcome.value_index]), entry, outcome)  # type: ignore[arg-type]
+            # JSON values are canonical text, decoded afresh so no caller can change another's value.
+            value = _loads(cast(str, entry.values[outcome.value_index]))
+            return self._details(entry.key, value, entry, outcome)
         details = entry.details.get(outcome)
         if details is None:
-            details = entry.details[outcome] = self._details(entry.key, entry.values[outcome.value_index], entry, outcome)
+            details = entry.details[outcome] = self._details(entry.key, entry.values[outcome.value_index], entry,
+                                                             outcome)
         return details
 
     @staticmethod
@@ -250,10 +255,8 @@ class Evaluator:
             message = str(exc) or type(exc).__name__
         except Exception:
             message = type(exc).__name__
-        try:
+        with contextlib.suppress(Exception):  # reporting must never turn a served default into a raise
             self._report(name, code, exc, message)
-        except Exception:
-            pass  # reporting must never turn a served default into a raise
         return EvaluationDetails(name, default, None, Reason.ERROR, code, message)
 
     def _report(self, name: str, code: ErrorCode, exc: BaseException, message: str) -> None:
@@ -273,7 +276,8 @@ class Evaluator:
             log.error("safeflags: flag %r failed, serving the code default (reported once): %s",
                       name, message, exc_info=exc)
         else:
-            log.warning("safeflags: flag %r: %s: %s (serving the code default; reported once)", name, code.value, message)
+            log.warning("safeflags: flag %r: %s: %s (serving the code default; reported once)",
+                        name, code.value, message)
         if self._on_error is not None:
             try:
                 self._on_error(name, exc)

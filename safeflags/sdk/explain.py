@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from safeflags.sdk.details import EvaluationDetails
 from safeflags.sdk.partial import SpecializedRule
@@ -45,7 +46,8 @@ class Explanation:
         where = f" ({self.file}:{self.line})" if self.file else ""
         lines = [f"{d.flag_key}{where}", f"  value:  {render_value(d.value)}"
                  + (f" (variant {d.variant})" if d.variant else "")]
-        lines.append(f"  reason: {d.reason.value}" + (f" [{d.error_code.value}: {d.error_message}]" if d.error_code else ""))
+        lines.append(f"  reason: {d.reason.value}"
+                     + (f" [{d.error_code.value}: {d.error_message}]" if d.error_code else ""))
         if self.matched is not None:
             m = self.matched
             lines.append(f"  matched rule {m.index} {m.label!r}" + (f" at line {m.line}" if m.line else ""))
@@ -77,7 +79,7 @@ def explain(snapshot: Snapshot, details: EvaluationDetails, ctx: object = None) 
 def _value(entry: PreparedFlag, index: int) -> str:
     value = entry.values[index]
     if entry.type == common_pb2.FLAG_TYPE_JSON:
-        value = json.loads(value)  # type: ignore[arg-type]
+        value = json.loads(cast(str, value))  # JSON values are canonical text
     variant = entry.variants[index]
     return render_value(value) + (f" (variant {variant})" if variant else "")
 

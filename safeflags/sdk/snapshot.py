@@ -19,8 +19,9 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+# protobuf ships no type information and types-protobuf is not a dependency (yet).
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from safeflags.sdk.check import check_flag
@@ -63,7 +64,7 @@ class PreparedFlag:
     variants: tuple[str | None, ...]
     spec: SpecializedFlag | None
     error: FlagError | None
-    fast: object
+    fast: Any  # the constant value, or the generated function when the flag has no constant
     # Resolution -> EvaluationDetails, reused across calls: details are immutable
     # (JSON flags excepted, whose value must be a fresh copy each time).
     details: dict[Resolution, Any] = field(default_factory=dict, compare=False)
@@ -235,7 +236,7 @@ class Snapshot:
         problem = None
         flag = self.flags.get(key)
         if key in path:
-            problem = f"prerequisite cycle: {' -> '.join(path + (key,))}"
+            problem = f"prerequisite cycle: {' -> '.join((*path, key))}"
         elif len(path) > MAX_FLAG_DEPTH:
             problem = f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {key!r}"
         elif flag is None:
@@ -252,11 +253,11 @@ class Snapshot:
                 value = entry.values[entry.spec.constant.value_index]
             else:
                 try:
-                    value = entry.fast(ctx, path)  # type: ignore[operator]
+                    value = entry.fast(ctx, path)
                 except Exception:  # a value the fast path does not take: ask the reference
                     value = entry.values[self.reference(flag, ctx, path).value_index]
             if flag.type == T.FLAG_TYPE_JSON:
-                value = json.loads(value)  # type: ignore[arg-type]
+                value = json.loads(cast(str, value))  # JSON values are canonical text
             return strict_equal(value, expected)
         except Exception as exc:
             self.note(f"prerequisite {key!r} failed: {exc!r}")

@@ -37,7 +37,7 @@ def strict_equal(a: object, b: object) -> bool:
         return False
     if type(a) is list:
         assert isinstance(b, list)
-        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b, strict=True))
     if type(a) is dict:
         assert isinstance(b, dict)
         return a.keys() == b.keys() and all(strict_equal(a[k], b[k]) for k in a)

@@ -14,6 +14,7 @@ thousand subscribed services cost the store one poll per interval.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -59,7 +60,7 @@ class FlagServer:
         """Serve in background threads (tests, benchmarks, embedding)."""
         self.poll_store(list_channels=True)
         # A short shutdown poll: close() returns within 0.1 s.
-        serve = lambda: self.httpd.serve_forever(poll_interval=0.1)  # noqa: E731
+        serve = functools.partial(self.httpd.serve_forever, poll_interval=0.1)
         for target, name in ((self._watch, "watch"), (serve, "http")):
             t = threading.Thread(target=target, name=f"safeflags-serve-{name}", daemon=True)
             t.start()
@@ -96,7 +97,7 @@ class FlagServer:
             cycle += 1
             try:
                 self.poll_store(list_channels=cycle % cycles_per_list == 0)
-            except Exception as exc:  # noqa: BLE001 - keep serving what we have
+            except Exception as exc:  # keep serving what we have
                 log.warning("safeflags serve: cannot poll %s: %s", self.store.url, exc)
 
     def poll_store(self, list_channels: bool = False) -> None:
@@ -106,7 +107,7 @@ class FlagServer:
         for channel in sorted(names):
             try:
                 self._poll_channel(channel)
-            except Exception as exc:  # noqa: BLE001 - one bad channel must not stall the others
+            except Exception as exc:  # one bad channel must not stall the others
                 log.warning("safeflags serve: cannot read channel %r from %s: %s", channel, self.store.url, exc)
 
     def _poll_channel(self, channel: str) -> bytes | None:
@@ -179,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:  # the stdlib's name
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
         try:

@@ -59,9 +59,11 @@ def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, st
         # record instead.
         refusal = importer.refusal
         if refusal is not None:
-            raise JsonnetFailed(_refused(refusal, path, str(exc) if isinstance(exc, RuntimeError) else "", importer)) from None
+            told = str(exc) if isinstance(exc, RuntimeError) else ""
+            raise JsonnetFailed(_refused(refusal, path, told, importer)) from None
         if isinstance(exc, UnicodeDecodeError):
-            raise JsonnetFailed(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error", stage="jsonnet")) from None
+            raise JsonnetFailed(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error",
+                                            stage="jsonnet")) from None
         raise JsonnetFailed(parse_error(str(exc), path, importer.sources())) from None
     return Evaluated(path, text, tuple(sorted(importer.imported)))
 

@@ -77,7 +77,8 @@ class Importer:
             if not os.path.exists(candidate):
                 continue
             resolved = os.path.realpath(candidate)
-            inside = resolved.startswith(self._root_s + "/") and any(resolved.startswith(r + "/") for r in self._roots_s)
+            inside = (resolved.startswith(self._root_s + "/")
+                      and any(resolved.startswith(r + "/") for r in self._roots_s))
             if not inside or not os.path.isfile(resolved):
                 return None
             with open(resolved, "rb") as f:
@@ -89,7 +90,8 @@ class Importer:
         if fast is not None:
             return fast
         if PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or rel.startswith("~"):
-            raise ImportRefused(f"import {rel!r} refused: absolute paths are not allowed; import relative to the file or to templates/")
+            raise ImportRefused(f"import {rel!r} refused: absolute paths are not allowed; "
+                                "import relative to the file or to templates/")
         candidates = [self.root / base / rel] + [lib / rel for lib in self.library]
         for candidate in candidates:
             if not candidate.exists():
@@ -97,7 +99,8 @@ class Importer:
             resolved = candidate.resolve()
             if not any(resolved.is_relative_to(r) for r in self.roots):
                 roots = ", ".join(str(r.relative_to(self.root)) + "/" for r in self.roots)
-                raise ImportRefused(f"import {rel!r} refused: it resolves outside the repository's import roots ({roots})")
+                raise ImportRefused(
+                    f"import {rel!r} refused: it resolves outside the repository's import roots ({roots})")
             if not resolved.is_file():
                 raise ImportRefused(f"import {rel!r}: not a file")
             return resolved.relative_to(self.root).as_posix(), resolved.read_bytes()

@@ -33,10 +33,9 @@ from safeflags.store.layout import (
 from safeflags.store.store import BundleStore, GcReport
 
 __all__ = [
-    "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer",
-    "ObjectInfo", "Event", "GcReport", "NotModified", "Obj", "Pointer", "Record", "StoreError", "StoreNotFound",
-    "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store",
-    "pointer_key",
+    "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer", "Event",
+    "GcReport", "NotModified", "Obj", "ObjectInfo", "Pointer", "Record", "StoreError", "StoreNotFound",
+    "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store", "pointer_key",
 ]
 
 

@@ -20,7 +20,6 @@ class ObjectInfo:
 
 class Backend(Protocol):
     url: str
-    writable: bool
 
     def check(self) -> None:
         """Raise StoreNotFound / AccessDenied / StoreUnavailable if the store is not usable."""

@@ -7,6 +7,7 @@ on DIR/.lock, which also serialises publishers in other processes.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -28,8 +29,6 @@ def _etag(data: bytes) -> str:
 
 
 class FileBackend:
-    writable = True
-
     def __init__(self, root: str | Path, *, create: bool = False):
         self.root = Path(root)
         self.url = "file://" + str(root)
@@ -58,9 +57,8 @@ class FileBackend:
 
     def put(self, key: str, data: bytes, *, if_match: str | None = None, if_absent: bool = False) -> str:
         path = self._path(key)
-        if not self.root.is_dir():
-            if not self._create:
-                self.check()
+        if not self.root.is_dir() and not self._create:
+            self.check()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._write_tmp(path, data)
         try:
@@ -117,10 +115,8 @@ class FileBackend:
         return sorted(out, key=lambda e: e.key)
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
-        except FileNotFoundError:
-            pass
 
 
 class _FileLock:

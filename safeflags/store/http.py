@@ -24,8 +24,6 @@ from safeflags.store.errors import (
 
 
 class HttpBackend:
-    writable = False
-
     def __init__(self, url: str, *, timeout: float = 10.0, total_timeout: float | None = None,
                  headers: dict[str, str] | None = None):
         parsed = urllib.parse.urlsplit(url)

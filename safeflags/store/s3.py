@@ -28,8 +28,6 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
 class S3Backend:
-    writable = True
-
     def __init__(self, bucket: str, prefix: str = "", *, endpoint: str | None = None,
                  region: str | None = None, profile: str | None = None, timeout: float = 10.0,
                  retries: int = 3, addressing_style: str | None = None):
@@ -44,6 +42,7 @@ class S3Backend:
         s3_opts: dict[str, Any] = {}
         if addressing_style:
             s3_opts["addressing_style"] = addressing_style
+        # The stubs want a literal addressing style; ours is the store URL's text, which botocore checks.
         config = Config(
             connect_timeout=timeout, read_timeout=timeout, s3=s3_opts or None,  # type: ignore[arg-type]
             retries={"max_attempts": retries, "mode": "standard"},

@@ -139,7 +139,7 @@ class BundleStore:
         digest = self.put_bundle(data)
         published = utc_now()
         for attempt in range(MAX_ATTEMPTS):
-            ptr, etag = self._settle(channel)
+            ptr, _ = self._settle(channel)
             latest = ptr.latest if ptr else 0
             if ptr is not None and ptr.pinned and not force:
                 raise ChannelPinned(

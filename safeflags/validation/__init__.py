@@ -26,6 +26,6 @@ from safeflags.validation.api import (
 from safeflags.validation.finding import Finding, Severity, Suppression
 
 __all__ = [
-    "Change", "ChangeValidator", "Context", "FlagValidator", "Finding", "PullRequest", "Severity",
+    "Change", "ChangeValidator", "Context", "Finding", "FlagValidator", "PullRequest", "Severity",
     "Suppression", "Validator",
 ]

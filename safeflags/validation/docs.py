@@ -24,15 +24,15 @@ def render(classes: list[type[Validator]]) -> str:
         short = inspect.cleandoc(cls.__doc__ or "").partition("\n")[0]
         runs = "`--base`" if cls.needs_base else "always"
         fixed = "" if cls.configurable else " (fixed)"
-        out.append(f"| [{cls.code}](#{cls.code.lower()}-{cls.name}) | `{cls.name}` | {cls.severity.value}{fixed} | {runs} | {short} |")
+        link = f"[{cls.code}](#{cls.code.lower()}-{cls.name})"
+        out.append(f"| {link} | `{cls.name}` | {cls.severity.value}{fixed} | {runs} | {short} |")
     for cls in classes:
         doc = inspect.cleandoc(cls.__doc__ or "")
         short, _, rest = doc.partition("\n")
         out += ["", f"### {cls.code} {cls.name}", "", f"*{short.strip()}*", "", rest.strip()]
-        options = [name for name in cls.Options.model_fields]
-        if options:
-            fields = ", ".join(f"`{n}` (default `{cls.Options.model_fields[n].get_default(call_default_factory=True)!r}`)"
-                               for n in options)
+        defaults = {n: f.get_default(call_default_factory=True) for n, f in cls.Options.model_fields.items()}
+        if defaults:
+            fields = ", ".join(f"`{n}` (default `{d!r}`)" for n, d in defaults.items())
             out += ["", f"Options (`validation.rules.{cls.code}`): {fields}."]
     return "\n".join(out) + "\n"
 

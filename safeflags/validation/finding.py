@@ -6,19 +6,15 @@ the repository's settings; reporters only read them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a finding is. Only ERROR fails the run (exit 1)."""
 
     ERROR = "error"
     WARNING = "warning"
     NOTICE = "notice"
-
-    @property
-    def rank(self) -> int:
-        return {"error": 0, "warning": 1, "notice": 2}[self.value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,8 @@ def resolve(repo: Path, ref: str) -> Base:
         raise RevisionError(f"not a revision: {ref!r}")
     try:
         # One process for all four answers: forks are most of this module's time.
-        top, prefix, commit, head = (_git(repo, "rev-parse", "--show-toplevel", "--show-prefix",
-                                          f"{ref}^{{commit}}", "HEAD^{commit}").split("\n") + ["", "", "", ""])[:4]
+        answers = _git(repo, "rev-parse", "--show-toplevel", "--show-prefix", f"{ref}^{{commit}}", "HEAD^{commit}")
+        top, prefix, commit, head = [*answers.split("\n"), "", "", "", ""][:4]
     except RevisionError:
         commit = ""
     if not commit:
@@ -93,7 +93,8 @@ def changed_paths(repo: Path, base: Base, untracked_in: list[str]) -> dict[str, 
     out: dict[str, Changed] = {}
     raw = _git_bytes(repo, "diff", "--raw", "-z", "--no-renames", "--relative", base.commit, "--")
     fields = raw.split(b"\0")
-    for meta, path in zip(fields[0::2], fields[1::2]):
+    # Every field ends in NUL, so the split leaves one empty piece over: zip drops it.
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
         if not meta.startswith(b":"):
             continue
         src_mode, dst_mode, _, _, status = meta[1:].decode().split(" ")[:5]
@@ -142,7 +143,9 @@ def export(base: Base, dest: Path, flags_dir: str | None = None, flags: Sequence
 
 def _write_blobs(base: Base, root: Path, paths: Sequence[str]) -> None:
     request = "".join(f"{base.commit}:{base.prefix}{p}\n" for p in paths).encode()
-    proc = subprocess.run(["git", "-C", base.top, "cat-file", "--batch"], input=request, capture_output=True, check=False)
+    proc = subprocess.run(
+        ["git", "-C", base.top, "cat-file", "--batch"], input=request, capture_output=True, check=False
+    )
     if proc.returncode != 0:
         raise RevisionError(f"git cat-file {base.commit}: {proc.stderr.decode(errors='replace').strip()}")
     out, pos = proc.stdout, 0

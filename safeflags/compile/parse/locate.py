@@ -8,7 +8,7 @@ literal is written; a rule is found at the n-th `when(` call; a field at its
 A flag is located a dozen times while it is parsed, so each file's work is
 done once: comments are blanked once, `name:` fields and dimension uses are
 indexed in one scan each, string literals are plain substring searches and
-patterns are compiled once per process (tests/perf/test_locate.py checks
+patterns are compiled once per process (tests/compile/parse/test_locate.py checks
 every answer against the straightforward regex searches).
 """
 from __future__ import annotations
@@ -130,7 +130,8 @@ class Locator:
         if _WORD.fullmatch(name):
             at = self._dims.get(name)
             return None if at is None else self.position(at)
-        return self._search(r"\bdim\s*\.\s*" + re.escape(name) + r"\b|\bdim['\"]?\s*:\s*['\"]" + re.escape(name) + "['\"]")
+        word = re.escape(name)
+        return self._search(r"\bdim\s*\.\s*" + word + r"\b|\bdim['\"]?\s*:\s*['\"]" + word + "['\"]")
 
     @cached_property
     def _calls(self) -> dict[str, list[int]]:

@@ -1,10 +1,10 @@
 """Stage 2: the flag object a Jsonnet file evaluates to, as a strict pydantic
 model (docs/flag-schema.md). Unknown fields are errors; structure only here —
-typing against the flag type and the dimension catalog is in `check.py`."""
+typing against the flag type and the dimension catalog is in `spec.py`."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -81,7 +81,7 @@ class NotCond(Strict):
 
 
 Condition = Annotated[
-    Union[ConstCond, InCond, CompareCond, MatchCond, PresentCond, PercentCond, FlagCond, AllAnyCond, NotCond],
+    ConstCond | InCond | CompareCond | MatchCond | PresentCond | PercentCond | FlagCond | AllAnyCond | NotCond,
     Field(discriminator="op"),
 ]
 AllAnyCond.model_rebuild()
@@ -113,14 +113,15 @@ class ServeSplit(Strict):
     split: Split
 
 
-Serve = Union[ServeValue, ServeVariant, ServeSplit]
+Serve = ServeValue | ServeVariant | ServeSplit
 
 
 def _parse_serve(data: Any) -> Any:
     """Pick the serve form by its one key, so errors speak of that form only."""
     if isinstance(data, dict) and len(data) == 1:
         key = next(iter(data))
-        model = {"value": ServeValue, "variant": ServeVariant, "split": ServeSplit}.get(key)
+        forms: dict[str, type[Strict]] = {"value": ServeValue, "variant": ServeVariant, "split": ServeSplit}
+        model = forms.get(key)
         if model is not None:
             return model.model_validate(data)
     if isinstance(data, (ServeValue, ServeVariant, ServeSplit)):

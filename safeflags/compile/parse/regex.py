@@ -8,17 +8,18 @@ conditionals, and no unbounded repetition nested inside another.
 """
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Iterable
+from typing import Any
 
-try:  # Python >= 3.11 keeps the parser here
-    from re import _constants as C  # type: ignore[attr-defined]
-    from re import _parser as P  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    import sre_constants as C  # type: ignore[no-redef]
-    import sre_parse as P  # type: ignore[no-redef]
+# CPython's own pattern parser: private and unstubbed (`sre_parse` is its
+# deprecated alias), so it is typed as a module of Any, like its parse trees.
+C = importlib.import_module("re._constants")
+P = importlib.import_module("re._parser")
 
 MAX_LENGTH = 1000
-_REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT)}
+_REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT}
 
 
 def check(pattern: str) -> str | None:
@@ -30,36 +31,36 @@ def check(pattern: str) -> str | None:
         parsed = P.parse(pattern)
     except (re.error, RecursionError, OverflowError) as exc:
         return f"invalid regular expression: {exc}"
-    return _walk(list(parsed), inside_unbounded=False)
+    return _walk(parsed, inside_unbounded=False)
 
 
-def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | None:
+def _walk(items: Iterable[tuple[Any, Any]], inside_unbounded: bool) -> str | None:
     for op, arg in items:
-        if op in (C.GROUPREF, getattr(C, "GROUPREF_IGNORE", None)):
+        if op in (C.GROUPREF, C.GROUPREF_IGNORE):
             return "backreferences (\\1) are not supported by linear-time engines"
         if op == C.GROUPREF_EXISTS:
             return "conditional groups (?(1)...) are not supported by linear-time engines"
         if op in (C.ASSERT, C.ASSERT_NOT):
             return "lookaround ((?=...), (?!...), (?<=...), (?<!...)) is not supported by linear-time engines"
         if op in _REPEATS:
-            lo, hi, sub = arg  # type: ignore[misc]
+            _, hi, sub = arg
             unbounded = hi == C.MAXREPEAT or hi > 1000
             if unbounded and inside_unbounded:
                 return "an unbounded repetition inside another (like (a+)+) can take exponential time"
-            why = _walk(list(sub), inside_unbounded or unbounded)
+            why = _walk(sub, inside_unbounded or unbounded)
             if why:
                 return why
         elif op == C.SUBPATTERN:
-            why = _walk(list(arg[-1]), inside_unbounded)  # type: ignore[index]
+            why = _walk(arg[-1], inside_unbounded)
             if why:
                 return why
         elif op == C.BRANCH:
-            for alt in arg[1]:  # type: ignore[index]
-                why = _walk(list(alt), inside_unbounded)
+            for alt in arg[1]:
+                why = _walk(alt, inside_unbounded)
                 if why:
                     return why
-        elif op == getattr(C, "ATOMIC_GROUP", None):
-            why = _walk(list(arg), inside_unbounded)  # type: ignore[arg-type]
+        elif op == C.ATOMIC_GROUP:
+            why = _walk(arg, inside_unbounded)
             if why:
                 return why
     return None

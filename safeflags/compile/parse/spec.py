@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from safeflags.compile.config import RepoConfig, did_you_mean
+from safeflags.compile.config import DimType, RepoConfig, did_you_mean
 from safeflags.compile.parse import model as m
 from safeflags.compile.parse import regex
 from safeflags.compile.parse.locate import Locator
@@ -68,7 +68,7 @@ def type_ok(flag_type: str, value: Any) -> bool:
     if flag_type == "string":
         return isinstance(value, str)
     if flag_type == "int":
-        return isinstance(value, int) and not isinstance(value, bool) or (
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
             isinstance(value, float) and value.is_integer() and abs(value) < 2**63
         )
     if flag_type == "float":
@@ -90,15 +90,16 @@ class _Checker:
     # -- values ------------------------------------------------------------
     def value(self, path: FieldPath, flag_type: str, value: Any) -> None:
         if not type_ok(flag_type, value):
-            self.error(path, f"{_show(value)} is not {_article(flag_type)} {flag_type} value (the flag's type is {flag_type})", "SF103", value)
+            self.error(path, f"{_show(value)} is not {_article(flag_type)} {flag_type} value "
+                             f"(the flag's type is {flag_type})", "SF103", value)
 
     # -- conditions --------------------------------------------------------
-    def dim(self, path: FieldPath, name: str) -> m.DimType | None:  # type: ignore[name-defined]
+    def dim(self, path: FieldPath, name: str) -> DimType | None:
         d = self.config.dimensions.get(name)
         if d is None:
             hint = did_you_mean(name, self.config.dimensions)
             self.error(
-                path + ("dim",), f"undeclared dimension {name!r}", "SF104", name,
+                (*path, "dim"), f"undeclared dimension {name!r}", "SF104", name,
                 hint=f"did you mean {hint!r}?" if hint else "declare it under dimensions: in safeflags.yaml",
             )
             return None
@@ -116,7 +117,8 @@ class _Checker:
             "timestamp": timestamps.to_epoch(value) is not None and not isinstance(value, bool),
         }[d.type]
         if not ok:
-            self.error(path, f"{_show(value)} is not {_article(d.type)} {d.type} value, as dimension {name!r} needs", "SF103", value)
+            self.error(path, f"{_show(value)} is not {_article(d.type)} {d.type} value, as dimension {name!r} needs",
+                       "SF103", value)
         elif d.type == "enum" and value not in d.values:
             hint = did_you_mean(value, d.values)
             self.error(
@@ -127,11 +129,11 @@ class _Checker:
     def condition(self, path: FieldPath, c: Any) -> None:
         if isinstance(c, (m.AllAnyCond, m.NotCond)):
             for i, sub in enumerate(c.of):
-                self.condition(path + ("of", i), sub)
+                self.condition((*path, "of", i), sub)
             return
         if isinstance(c, m.FlagCond):
             if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", c.flag):
-                self.error(path + ("flag",), f"{c.flag!r} is not a flag key", "SF102", c.flag)
+                self.error((*path, "flag"), f"{c.flag!r} is not a flag key", "SF102", c.flag)
             return
         if isinstance(c, m.ConstCond):
             return
@@ -140,21 +142,21 @@ class _Checker:
             return
         if isinstance(c, m.InCond):
             for i, v in enumerate(c.values):
-                self.dim_value(path + ("values", i), c.dim, v)
+                self.dim_value((*path, "values", i), c.dim, v)
         elif isinstance(c, m.CompareCond):
             if dtype not in ("int", "float", "semver", "timestamp"):
-                self.error(path + ("op",), f"{c.op!r} needs an ordered dimension; {c.dim!r} is {dtype}", "SF103", c.op)
+                self.error((*path, "op"), f"{c.op!r} needs an ordered dimension; {c.dim!r} is {dtype}", "SF103", c.op)
             else:
-                self.dim_value(path + ("value",), c.dim, c.value)
+                self.dim_value((*path, "value"), c.dim, c.value)
         elif isinstance(c, m.MatchCond):
             if dtype not in ("string", "enum"):
-                self.error(path + ("op",), f"{c.op!r} needs a string dimension; {c.dim!r} is {dtype}", "SF103", c.op)
+                self.error((*path, "op"), f"{c.op!r} needs a string dimension; {c.dim!r} is {dtype}", "SF103", c.op)
             if c.op == "regex":
                 why = regex.check(c.value)
                 if why is not None:
-                    self.error(path + ("value",), f"regex {c.value!r} refused: {why}", "SF109", c.value)
+                    self.error((*path, "value"), f"regex {c.value!r} refused: {why}", "SF109", c.value)
         elif isinstance(c, m.PercentCond):
-            self.unit(path + ("dim",), c.dim)
+            self.unit((*path, "dim"), c.dim)
 
     def unit(self, path: FieldPath, name: str) -> None:
         dtype = self.dim(path[:-1], name) if path[-1] == "dim" else self.dim(path, name)
@@ -164,29 +166,31 @@ class _Checker:
     def serve(self, path: FieldPath, flag: m.FlagModel, serve: Any) -> None:
         names = {v.name for v in flag.variants}
         if isinstance(serve, m.ServeValue):
-            self.value(path + ("value",), flag.type, serve.value)
+            self.value((*path, "value"), flag.type, serve.value)
         elif isinstance(serve, m.ServeVariant):
             if serve.variant not in names:
-                self._unknown_variant(path + ("variant",), serve.variant, names)
+                self._unknown_variant((*path, "variant"), serve.variant, names)
         else:
-            self.unit(path + ("split", "unit"), serve.split.unit)
+            self.unit((*path, "split", "unit"), serve.split.unit)
             for i, arm in enumerate(serve.split.arms):
                 if arm.variant not in names:
-                    self._unknown_variant(path + ("split", "arms", i, "variant"), arm.variant, names)
+                    self._unknown_variant((*path, "split", "arms", i, "variant"), arm.variant, names)
             total = sum(a.weight for a in serve.split.arms)
             if abs(total - 100) > 1e-9:
-                self.error(path + ("split", "arms"), f"split weights sum to {total:g} %, not 100 %", "SF204")
+                self.error((*path, "split", "arms"), f"split weights sum to {total:g} %, not 100 %", "SF204")
 
     def _unknown_variant(self, path: FieldPath, name: str, names: set[str]) -> None:
         hint = did_you_mean(name, names)
         self.error(
             path, f"unknown variant {name!r}", "SF102", name,
-            hint=f"did you mean {hint!r}?" if hint else ("variants: " + ", ".join(sorted(names)) if names else "declare variants first"),
+            hint=f"did you mean {hint!r}?" if hint else (
+                "variants: " + ", ".join(sorted(names)) if names else "declare variants first"),
         )
 
     def flag(self, flag: m.FlagModel) -> None:
         if flag.key is not None and flag.key != self.key:
-            self.error(("key",), f"key {flag.key!r} does not match the file's path (which makes it {self.key!r})", "SF106", flag.key)
+            self.error(("key",), f"key {flag.key!r} does not match the file's path (which makes it {self.key!r})",
+                       "SF106", flag.key)
         self.value(("default",), flag.type, flag.default)
         seen_names: set[str] = set()
         seen_values: set[str] = set()
@@ -196,7 +200,8 @@ class _Checker:
                 self.error(("variants", i, "name"), f"duplicate variant name {v.name!r}", "SF102", v.name)
             canon = canonical_json(v.value)
             if canon in seen_values:
-                self.error(("variants", i, "value"), f"variant {v.name!r} repeats the value of another variant", "SF102", v.value)
+                self.error(("variants", i, "value"), f"variant {v.name!r} repeats the value of another variant",
+                           "SF102", v.value)
             seen_names.add(v.name)
             seen_values.add(canon)
         for i, o in enumerate(flag.overrides):
@@ -205,16 +210,19 @@ class _Checker:
         if flag.rollout is not None:
             r = flag.rollout
             if r.stage > len(r.stages):
-                self.error(("rollout", "stage"), f"stage {r.stage} does not exist: the rollout has {len(r.stages)} stages", "SF102", r.stage)
+                self.error(("rollout", "stage"),
+                           f"stage {r.stage} does not exist: the rollout has {len(r.stages)} stages", "SF102", r.stage)
             self.unit(("rollout", "unit"), r.unit)
             for i, st in enumerate(r.stages):
                 if st.scope is not None:
                     self.condition(("rollout", "stages", i, "scope"), st.scope)
                 if st.not_before is not None and timestamps.to_epoch(st.not_before) is None:
-                    self.error(("rollout", "stages", i, "not_before"), f"{st.not_before!r} is not a timestamp", "SF109", st.not_before)
+                    self.error(("rollout", "stages", i, "not_before"), f"{st.not_before!r} is not a timestamp",
+                               "SF109", st.not_before)
             if r.serve is None:
                 if flag.type != "bool":
-                    self.error(("rollout", "serve"), f"a {flag.type} flag's rollout must say what it serves (serve: {{value: ...}})", "SF102")
+                    self.error(("rollout", "serve"),
+                               f"a {flag.type} flag's rollout must say what it serves (serve: {{value: ...}})", "SF102")
             else:
                 self.serve(("rollout", "serve"), flag, r.serve)
         for i, p in enumerate(flag.prerequisites):
@@ -224,7 +232,8 @@ class _Checker:
                 self.error(("prerequisites", i, "flag"), "a flag cannot be its own prerequisite", "SF203", p.flag)
         for i, req in enumerate(flag.requires):
             if not semver.is_valid(req.min_version):
-                self.error(("requires", i, "min_version"), f"{req.min_version!r} is not a semantic version", "SF109", req.min_version)
+                self.error(("requires", i, "min_version"), f"{req.min_version!r} is not a semantic version",
+                           "SF109", req.min_version)
         for dim in ("service", "service_version"):
             if flag.requires and dim not in self.config.dimensions:
                 self.error(("requires",), f"'requires' needs the dimension {dim!r} in safeflags.yaml", "SF104")
@@ -234,7 +243,8 @@ class _Checker:
             self.error(("schema",), f"schema applies to json flags, not {flag.type}", "SF102")
 
 
-def parse_flag(rel: str, key: str, data: Any, source: str, config: RepoConfig) -> tuple[spec_pb2.FlagSpec | None, list[SourceError]]:
+def parse_flag(rel: str, key: str, data: Any, source: str,
+               config: RepoConfig) -> tuple[spec_pb2.FlagSpec | None, list[SourceError]]:
     """Check one flag's JSON and build its FlagSpec; all errors, located."""
     loc = Locator(source)
     checker = _Checker(rel, key, config, loc)
@@ -245,18 +255,23 @@ def parse_flag(rel: str, key: str, data: Any, source: str, config: RepoConfig) -
         flag = m.FlagModel.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            path = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "function-before"))))
+            path = tuple(p for p in err["loc"]
+                         if not (isinstance(p, str) and p.startswith(("function-after", "function-before"))))
             path = _clean_union_path(path)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 hint = did_you_mean(str(path[-1]), _FIELDS.get(len(path), ()))
-                checker.error(path, f"unknown field {path[-1]!r}", "SF102", hint=f"did you mean {hint!r}?" if hint else None)
+                checker.error(path, f"unknown field {path[-1]!r}", "SF102",
+                              hint=f"did you mean {hint!r}?" if hint else None)
             elif err["type"] == "missing":
                 checker.error(path, f"missing required field {path[-1]!r}", "SF102")
             elif err["type"] == "union_tag_invalid":
-                checker.error(path, f"unknown condition op {err['input'].get('op')!r}" if isinstance(err["input"], dict) else msg, "SF102")
+                given = err["input"]
+                checker.error(path, f"unknown condition op {given.get('op')!r}" if isinstance(given, dict) else msg,
+                              "SF102")
             else:
-                checker.error(path, msg, "SF102", err.get("input") if not isinstance(err.get("input"), (dict, list)) else None)
+                given = err.get("input")
+                checker.error(path, msg, "SF102", None if isinstance(given, (dict, list)) else given)
         return None, checker.errors
     checker.flag(flag)
     if checker.errors:
@@ -264,7 +279,7 @@ def parse_flag(rel: str, key: str, data: Any, source: str, config: RepoConfig) -
     return build_spec(rel, key, flag, loc), []
 
 
-_FIELDS: dict[int, tuple[str, ...]] = {1: tuple(m.FlagModel.model_fields) + ("schema",)}
+_FIELDS: dict[int, tuple[str, ...]] = {1: (*m.FlagModel.model_fields, "schema")}
 
 
 def _clean_union_path(path: tuple[Any, ...]) -> FieldPath:
@@ -336,13 +351,16 @@ def build_spec(rel: str, key: str, flag: m.FlagModel, loc: Locator) -> spec_pb2.
             stage.location.CopyFrom(where)
     for i, p in enumerate(flag.prerequisites):
         ln, cl = loc.locate(("prerequisites", i, "flag"), p.flag)
-        spec.prerequisites.add(flag=p.flag, value=_loose_value(p.value), location=common_pb2.Location(file=rel, line=ln, column=cl))
+        spec.prerequisites.add(flag=p.flag, value=_loose_value(p.value),
+                               location=common_pb2.Location(file=rel, line=ln, column=cl))
     for i, req in enumerate(flag.requires):
         ln, cl = loc.locate(("requires", i, "service"), req.service)
-        spec.requires.add(service=req.service, min_version=req.min_version, location=common_pb2.Location(file=rel, line=ln, column=cl))
+        spec.requires.add(service=req.service, min_version=req.min_version,
+                          location=common_pb2.Location(file=rel, line=ln, column=cl))
     if flag.bounds is not None:
         b = flag.bounds
-        spec.bounds.CopyFrom(spec_pb2.Bounds(has_min=b.min is not None, min=b.min or 0.0, has_max=b.max is not None, max=b.max or 0.0))
+        spec.bounds.CopyFrom(spec_pb2.Bounds(has_min=b.min is not None, min=b.min or 0.0,
+                                             has_max=b.max is not None, max=b.max or 0.0))
     if flag.schema_ is not None:
         spec.json_schema = canonical_json(flag.schema_)
     for s in flag.suppress:
@@ -387,12 +405,13 @@ def _serve(flag_type: str, serve: Any) -> spec_pb2.Serve:
         return spec_pb2.Serve(variant=serve.variant)
     s = serve.split
     return spec_pb2.Serve(
-        split=spec_pb2.Split(unit=s.unit, salt=s.salt or "", arms=[spec_pb2.SplitArm(variant=a.variant, weight=a.weight) for a in s.arms])
+        split=spec_pb2.Split(unit=s.unit, salt=s.salt or "",
+                             arms=[spec_pb2.SplitArm(variant=a.variant, weight=a.weight) for a in s.arms])
     )
 
 
 def _condition(flag_type: str, c: Any, loc: Locator, rel: str) -> spec_pb2.Condition:
-    out = spec_pb2.Condition(op=OPS[c.op])  # type: ignore[arg-type]
+    out = spec_pb2.Condition(op=OPS[c.op])
     out.location.CopyFrom(_condition_location(c, loc, rel))
     if isinstance(c, (m.AllAnyCond, m.NotCond)):
         out.of.extend(_condition(flag_type, sub, loc, rel) for sub in c.of)

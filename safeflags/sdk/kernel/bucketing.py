@@ -34,7 +34,7 @@ def percent_to_bound(percent: float) -> int:
         return 0
     if percent >= 100:
         return BUCKETS
-    return int(round(percent * 1000))
+    return round(percent * 1000)
 
 
 def unit_key(value: object) -> str | None:

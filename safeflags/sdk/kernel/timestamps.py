@@ -5,7 +5,7 @@ offset means UTC), an aware or naive (UTC) datetime, or a number of seconds.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 
@@ -14,12 +14,12 @@ def _parse_text(text: str) -> float | None:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+            return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     try:
         return dt.timestamp()
     except (OverflowError, ValueError):
@@ -28,20 +28,20 @@ def _parse_text(text: str) -> float | None:
 
 def to_epoch(value: object) -> float | None:
     """Seconds since the epoch, or None when `value` is not a timestamp."""
-    kind = type(value)
-    if kind is float:
-        return value  # type: ignore[return-value]
-    if kind is int:
+    # Exact types, not isinstance: a bool is not a time.
+    if type(value) is float:
+        return value
+    if type(value) is int:
         try:
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         except OverflowError:  # beyond any float: not a time anyone means
             return None
-    if kind is str:
-        return _parse_text(value)  # type: ignore[arg-type]
+    if type(value) is str:
+        return _parse_text(value)
     if isinstance(value, datetime):
         try:
             if value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
+                value = value.replace(tzinfo=UTC)
             return value.timestamp()
         except (OverflowError, ValueError):
             return None

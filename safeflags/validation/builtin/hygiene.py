@@ -46,8 +46,9 @@ class Expiry(FlagValidator):
                 yield self.at(flag, f"the flag expired on {flag.expires}, {days} day{'s' if days != 1 else ''} ago",
                               ctx.literal(flag, flag.expires), hint="remove the flag, or move its expiry with a reason")
         elif flag.kind in TEMPORARY:
-            yield self.at(flag, f"a {common_pb2.FlagKind.Name(flag.kind).removeprefix('FLAG_KIND_').lower()} flag needs "
-                          "an expiry date", hint="add `expires: 'YYYY-MM-DD'`: when should it be gone?")
+            kind = common_pb2.FlagKind.Name(flag.kind).removeprefix("FLAG_KIND_").lower()
+            yield self.at(flag, f"a {kind} flag needs an expiry date",
+                          hint="add `expires: 'YYYY-MM-DD'`: when should it be gone?")
 
 
 class UnknownOwner(FlagValidator):
@@ -105,7 +106,8 @@ class MissingDescription(FlagValidator):
         if text.lower().rstrip(".") in self.PLACEHOLDERS or len(text) < self.options.min_length:  # type: ignore[attr-defined]
             line = ctx.field(flag, "description")
             what = "is empty" if not text else f"{text!r} says too little"
-            yield self.at(flag, f"the description {what}", line, hint="say in a sentence what the flag changes for users")
+            yield self.at(flag, f"the description {what}", line,
+                          hint="say in a sentence what the flag changes for users")
 
 
 class StaleRollout(FlagValidator):

@@ -52,7 +52,8 @@ class RemovedFlagReferenced(ChangeValidator):
         removed = {c.key: c for c in ctx.changes if c.kind == "removed"}
         if not removed or ctx.code_root is None:
             return
-        pattern = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(k) for k in sorted(removed, key=len, reverse=True)) + r")(?![\w-])")
+        keys = "|".join(re.escape(k) for k in sorted(removed, key=len, reverse=True))
+        pattern = re.compile(r"(?<![\w.-])(" + keys + r")(?![\w-])")
         root = ctx.code_root.resolve()
         repo = ctx.head.config.root.resolve()
         flags_dir = ctx.head.config.flags_dir.resolve()
@@ -161,8 +162,9 @@ class ChecksChanged(Validator):
             new, old = _read(head_cfg.root / rel), _read(base_cfg.root / rel)
             if new != old:
                 what = "adds" if old is None else "deletes" if new is None else "edits"
-                yield self.finding(f"this change {what} validator code; it is judged by the base revision's validators, "
-                                   "and the new code applies after merge", file=rel, line=1 if new is not None else 0)
+                yield self.finding(f"this change {what} validator code; it is judged by the base revision's "
+                                   "validators, and the new code applies after merge",
+                                   file=rel, line=1 if new is not None else 0)
 
 
 def _tree(root: Path, dirs: set[Path]) -> set[str]:

@@ -94,7 +94,8 @@ class SkippedStage(ChangeValidator):
         if start and before is not None and list(before.rollout.stages) != list(after.rollout.stages):
             # A re-planned ramp: find where the old current stage sits in the new plan.
             old = before.rollout.stages[start - 1]
-            start = next((i + 1 for i, st in enumerate(after.rollout.stages) if st.percent == old.percent and st.scope == old.scope), start)
+            stages = enumerate(after.rollout.stages)
+            start = next((i + 1 for i, st in stages if st.percent == old.percent and st.scope == old.scope), start)
         if after.rollout.stage - start <= 1 or self.options.label in ctx.pull_request.labels:  # type: ignore[attr-defined]
             return
         skipped = ", ".join(_stage_name(after, s) for s in range(start + 1, after.rollout.stage))
@@ -233,7 +234,8 @@ class VersionNotDeployed(ChangeValidator):
                 share = ctx.exposure(change).newly_where(where)
                 if share <= 0:
                     continue
-                scope = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}" for k, v in sorted(dep.where.items())) or "everywhere"
+                scope = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}"
+                                  for k, v in sorted(dep.where.items())) or "everywhere"
                 yield self.at(
                     after, f"newly enables ~{share:.0%} of {scope}, where {req.service} {dep.version} is deployed but "
                     f"the flag requires {req.min_version}", exposure_line(change, ctx),
@@ -271,7 +273,8 @@ class MigrationJump(ChangeValidator):
             return
         step = states.index(new) - states.index(old)
         if abs(step) > 1:
-            path = " → ".join(states[min(states.index(old), states.index(new)):max(states.index(old), states.index(new)) + 1])
+            lo, hi = sorted((states.index(old), states.index(new)))
+            path = " → ".join(states[lo:hi + 1])
             yield self.at(after, f"the migration moves from {old} to {new} in one change ({abs(step)} states: {path})",
                           ctx.field(after, "state", "default"), hint="move one state per pull request")
 
@@ -309,7 +312,8 @@ class KillSwitch(FlagValidator):
             yield self.at(flag, "a kill switch must not be under a percentage rollout", int(flag.rollout.location.line))
         for i, o in enumerate(flag.overrides):
             if o.serve.WhichOneof("kind") == "split" or _has_percent(o.when):
-                yield self.at(flag, f"override {i + 1} of a kill switch splits traffic by percentage", int(o.location.line))
+                yield self.at(flag, f"override {i + 1} of a kill switch splits traffic by percentage",
+                              int(o.location.line))
         for p in flag.prerequisites:
             yield self.at(flag, f"a kill switch must not depend on {p.flag!r}: it would not act while that flag is off",
                           int(p.location.line))
