@@ -3,16 +3,32 @@ file:// store (tests.helpers.delivery), and one real S3-compatible server
 (SeaweedFS on loopback) shared by the whole session."""
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers.delivery import pub, server, signed
 from tests.helpers.s3server import SeaweedServer, weed_binary
 
 __all__ = ["pub", "s3_env", "seaweed", "server", "signed", "store_url"]
+
+# Hypothesis decides how hard the property tests look, per profile, never per
+# test. `ci` replays the same examples on every run (a red build is a real bug,
+# reproducible from the printed blob); `dev` draws fresh examples each run and
+# looks further. Neither has a deadline: a slow example under load is not a
+# failure. Choose with SAFEFLAGS_HYPOTHESIS_PROFILE (or --hypothesis-profile).
+PROFILE_VARIABLE = "SAFEFLAGS_HYPOTHESIS_PROFILE"
+# Both derive from Hypothesis' own defaults, not from whatever profile it loaded
+# by itself (it loads its built-in `ci` when CI is set).
+_BASE = settings.get_profile("default")
+settings.register_profile("ci", _BASE, derandomize=True, max_examples=50, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", _BASE, max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get(PROFILE_VARIABLE) or ("ci" if "CI" in os.environ else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = {"ok", "drop", "delay", "trickle", "5xx", "truncate", "corrupt", "old_version", "bad_signature",
          "stall"}
+HOLD = 30.0  # how long a delayed or stalled request waits unless the fault ends: past any client timeout
+DRIP_GAP = 0.02  # seconds between two trickled bytes
+TRICKLE_PADDING = 1_000_000  # bytes promised beyond the body: hours of trickle
 
 
 class FaultProxy:
@@ -34,7 +37,7 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 proxy.requests += 1
                 proxy.handle(self)
 
@@ -74,7 +77,7 @@ class FaultProxy:
             h.connection.shutdown(2)
             return
         if mode == "delay":
-            self.released.wait(30)  # longer than any client timeout, unless the fault ends
+            self.released.wait(HOLD)
         if mode == "5xx":
             return self.reply(h, 503, b"upstream unavailable\n", {})
         if mode == "old_version" and is_pointer and self.old_pointer is not None:
@@ -89,17 +92,24 @@ class FaultProxy:
             if mode == "corrupt":
                 body = bytes(b ^ 0x5A for b in body[:16]) + body[16:]
             elif mode == "trickle":
-                # A byte at a time: every read is quick, the whole never ends.
+                # A byte at a time: every read is quick, and the whole never
+                # ends, however slow or fast the client: the length promised is
+                # more than will ever be sent. Only the client's deadline for a
+                # whole answer (or the fault ending) stops it.
                 h.send_response(200)
-                h.send_header("Content-Length", str(len(body)))
+                h.send_header("Content-Length", str(len(body) + TRICKLE_PADDING))
                 h.end_headers()
-                for i in range(len(body)):
-                    if self.released.wait(0.02):
-                        break
-                    h.wfile.write(body[i:i + 1])
-                    h.wfile.flush()
+                dripped = body + bytes(TRICKLE_PADDING)
+                try:
+                    for i in range(len(dripped)):
+                        if self.released.wait(DRIP_GAP):
+                            break
+                        h.wfile.write(dripped[i:i + 1])
+                        h.wfile.flush()
+                    h.connection.shutdown(2)
+                except OSError:
+                    pass  # the client gave up and hung up: the fault did its work
                 h.close_connection = True
-                h.connection.shutdown(2)
                 return
             elif mode in ("truncate", "stall"):
                 # Promise the whole body, send half, then hang up.
@@ -110,7 +120,7 @@ class FaultProxy:
                 h.wfile.flush()
                 if mode == "stall":
                     self.stalled.set()
-                    self.released.wait(30)
+                    self.released.wait(HOLD)
                 h.close_connection = True
                 h.connection.shutdown(2)
                 return
@@ -118,7 +128,7 @@ class FaultProxy:
 
     def fetch(self, h: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
         up = urllib.parse.urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=10)
+        conn = http.client.HTTPConnection(up.hostname or "127.0.0.1", up.port, timeout=10)
         try:
             headers = {k: v for k, v in h.headers.items() if k.lower() in ("if-none-match", "accept")}
             conn.request("GET", h.path, headers=headers)

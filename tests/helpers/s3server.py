@@ -57,7 +57,7 @@ class SeaweedServer:
                  "s3.port.iceberg", "s3.port.lance", "webdav.port", "debug.port", "s3.debug.port",
                  "master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc",
                  "admin.port.grpc", "metricsPort", "s3.metricsPort"]
-        ports = dict(zip(names, free_ports(len(names))))
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.port = ports["s3.port"]
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
@@ -72,9 +72,10 @@ class SeaweedServer:
         # tests can check what a wrong key does.
         env.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key,
                    S3_BUCKET=self.bucket, TMPDIR=str(self.workdir))
-        self.log = open(self.workdir / "weed.log", "wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir, start_new_session=True)
+        # The server keeps its own copy of the descriptor; ours is not needed past the start.
+        with open(self.workdir / "weed.log", "wb") as log:
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir, start_new_session=True)
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -94,7 +95,7 @@ class SeaweedServer:
                 s3.put_object(Bucket=self.bucket, Key="_ready", Body=b"1")
                 s3.delete_object(Bucket=self.bucket, Key="_ready")
                 return
-            except Exception as exc:  # noqa: BLE001 - not up yet
+            except Exception as exc:  # not up yet
                 last = exc
                 time.sleep(0.2)
         self.stop()
@@ -111,4 +112,3 @@ class SeaweedServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
-        self.log.close()

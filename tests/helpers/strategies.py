@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
 from safeflags.v1 import bundle_pb2
-
 from tests.helpers.builder import CATALOG, Builder, Json
 
 STRINGS = ["US", "CA", "GB", "pro", "free", "", "é", "ß", "SS", "ss", "us", "user-1", "user-2", "u-42"]
@@ -18,7 +17,7 @@ INTS = [-1, 0, 1, 2, 18, 65, 2**53 + 1, 1_704_067_200]
 FLOATS = [0.0, -0.0, 0.5, 1.0, 18.0, 64.9, math.nan, math.inf, 1_704_067_200.5]
 VERSIONS = ["1.0.0", "2.14.0", "2.14", "v2.14.1-rc.1", "2.14.1-rc.1", "3", "not-a-version", "1.0.0\n"]
 TIMES = ["2024-01-01", "2024-01-01T12:00:00Z", "2023-06-30T23:59:59+02:00", "garbage"]
-DATETIMES = [datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 1),
+DATETIMES = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1),
              datetime(2024, 1, 1, 6, tzinfo=timezone(timedelta(hours=5)))]
 FLAG_KEYS = ["a.one", "a.two", "b.three", "b.four"]
 SALTS = ["s", "a.one", "", "ramp:2"]
@@ -96,10 +95,10 @@ def context_of(draw: st.DrawFn, names: list[str]) -> dict[str, object]:
     return {n: draw(values_for(n)) for n in names if draw(st.integers(0, 3))}
 
 
-contexts = context_of(NAMES + ["other"])
+contexts = context_of([*NAMES, "other"])
 STATIC_NAMES = [name for name, _, static in CATALOG if static]
 # Pins static dimensions, plus sometimes a runtime name (which must be ignored).
-statics = context_of(STATIC_NAMES + ["plan", "age", "nope"])
+statics = context_of([*STATIC_NAMES, "plan", "age", "nope"])
 
 members = st.one_of(st.sampled_from(STRINGS), st.sampled_from(INTS), st.sampled_from(FLOATS), st.booleans(),
                     st.sampled_from(["US", 1, True, "x", [1]]).map(Json))

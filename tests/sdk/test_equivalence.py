@@ -20,13 +20,13 @@ from safeflags.sdk.partial import (
 from safeflags.sdk.simplify import simplify
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.v1 import common_pb2
-
 from tests.helpers.builder import Builder
 from tests.helpers.strategies import bundles, contexts, exprs, statics
 
 b = Builder()
 ENV = Env([d.name for d in b.dims], b.strings, {})
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# How many examples is the profile's to say (tests/conftest.py); only the deadline is per test.
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def merged(ctx: Mapping[str, object], static: Mapping[str, object]) -> dict[str, object]:
@@ -79,7 +79,7 @@ def _may_raise(ctx: Mapping[str, object]) -> bool:
                for v in ctx.values())
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SETTINGS
 @given(exprs(b), st.lists(contexts, min_size=1, max_size=8))
 def test_generated_expression_equals_reference(expr: object, ctxs: list[dict[str, object]]) -> None:
     # Unsimplified trees on purpose: empty all/any, constants and double negations included.
@@ -95,7 +95,7 @@ def test_generated_expression_equals_reference(expr: object, ctxs: list[dict[str
         assert got is eval_expr(expr, ctx, ENV)  # type: ignore[arg-type]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SETTINGS
 @given(bundles(), statics, st.lists(contexts, min_size=1, max_size=6))
 def test_generated_code_equals_reference(bundle_and_builder: tuple, static: dict, ctxs: list) -> None:
     builder, bundle = bundle_and_builder
@@ -120,7 +120,7 @@ def test_generated_code_equals_reference(bundle_and_builder: tuple, static: dict
             assert value == entry.values[ref.value_index]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SETTINGS
 @given(bundles(), statics, st.lists(contexts, min_size=1, max_size=4))
 def test_client_serves_the_reference_value(bundle_and_builder: tuple, static: dict, ctxs: list) -> None:
     from safeflags import Evaluator

@@ -5,7 +5,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from safeflags import Evaluator, Reason, Snapshot
-
 from tests.helpers.strategies import NAMES, Hostile, LyingStr, bundles, odd_values, values_for
 
 
@@ -30,7 +29,7 @@ keys = st.one_of(st.sampled_from(["a.one", "a.two", "b.three", "b.four", "", "mi
                  st.just(["unhashable"]), st.builds(Hostile))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bundles(), st.one_of(st.none(), st.dictionaries(st.sampled_from(NAMES), anything, max_size=4)),
        st.lists(st.tuples(keys, anything, contexts), min_size=1, max_size=6))
 def test_client_never_raises(bundle: tuple, static: object, calls: list) -> None:
@@ -50,7 +49,7 @@ def test_client_never_raises(bundle: tuple, static: object, calls: list) -> None
     assert not [kind for _, kind in client.status().errors if kind.startswith("GENERAL:")]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(keys, anything, contexts)
 def test_client_without_bundle_never_raises(key: object, default: object, ctx: object) -> None:
     client = Evaluator()

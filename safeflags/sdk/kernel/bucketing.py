@@ -29,7 +29,11 @@ def bucket(salt: str, unit: str) -> int:
 
 
 def percent_to_bound(percent: float) -> int:
-    """Exclusive upper bucket bound of a p % rollout: [0, p * 1000)."""
+    """Exclusive upper bucket bound of a p % rollout: [0, round(p * 1000)).
+
+    Rounded to the nearest integer, ties to even: the resolution is 0.001 %,
+    and rounding (not truncation) keeps 1.001 % at 1001 buckets although
+    1.001 * 1000 is 1000.9999... in floating point."""
     if percent <= 0:
         return 0
     if percent >= 100:

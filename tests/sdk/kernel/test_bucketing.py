@@ -1,16 +1,22 @@
 """Bucketing is a cross-language contract: test vectors computed by an
-independent murmur3 written here, uniformity, and sticky ramps."""
+independent murmur3 written here, the bound of a p % rollout (rounding
+included), uniformity, and sticky ramps."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from safeflags.sdk.kernel.bucketing import BUCKETS, bucket, percent_to_bound, unit_key
 
 VECTORS = Path(__file__).resolve().parents[2] / "data" / "bucketing_vectors.json"
+
+
+def vectors(section: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(VECTORS.read_text(encoding="utf-8"))[section]
+    return rows
 
 
 def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
@@ -57,15 +63,30 @@ def test_murmur3_known_answers() -> None:
 
 
 def test_vectors_file_matches_sdk_and_independent_hash() -> None:
-    rows = json.loads(VECTORS.read_text(encoding="utf-8"))
+    rows = vectors("buckets")
     assert len(rows) >= 20
-    assert any(r["unit"] == "" for r in rows) and any(not r["unit"].isascii() for r in rows)
+    assert any(r["unit"] == "" for r in rows) and any(not str(r["unit"]).isascii() for r in rows)
     for row in rows:
-        assert reference_bucket(row["salt"], row["unit"]) == row["bucket"], row
-        assert bucket(row["salt"], row["unit"]) == row["bucket"], row
+        salt, unit = str(row["salt"]), str(row["unit"])
+        assert reference_bucket(salt, unit) == row["bucket"], row
+        assert bucket(salt, unit) == row["bucket"], row
 
 
-@settings(max_examples=300)
+def test_percent_to_bound_vectors() -> None:
+    """p % covers buckets [0, round(p * 1000)): the float error of p * 1000
+    is rounded away on the 0.001 % grid (1.001 % is 1001 buckets, not 1000;
+    2.007 % is 2007, not 2008), finer percentages take the nearest bound and
+    ties go to the even one."""
+    rows = vectors("percent_to_bound")
+    percents = {row["percent"] for row in rows}
+    # Both sides of every boundary the rule has: the clamps, the grid, the ties.
+    assert {0, 0.001, 0.0015, 0.0005, 1 / 3, 2.5, 12.3455, 33.3335, 99.9995, 100, -1, 150} <= percents
+    for row in rows:
+        percent, bound = row["percent"], row["bound"]
+        assert isinstance(percent, (int, float)) and isinstance(bound, int), row
+        assert percent_to_bound(percent) == bound, row
+
+
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_sdk_bucket_equals_independent_hash(salt: str, unit: str) -> None:
     assert bucket(salt, unit) == reference_bucket(salt, unit)
