@@ -38,7 +38,7 @@ def test_compile_reports_every_error_and_writes_nothing(tmp_path: Path) -> None:
     repo.write("billing.one", bool_flag("descripton: 'typo',"))
     repo.write("billing.two", bool_flag("", default="'no'"))
     out_file = tmp_path / "out.pb"
-    code, out, err = run("compile", "--repo", str(repo.root), "-o", str(out_file))
+    code, _out, err = run("compile", "--repo", str(repo.root), "-o", str(out_file))
     assert code == 1
     assert not out_file.exists()
     assert "flags/billing/one.jsonnet:6:3: error SF102: unknown field 'descripton'" in err
@@ -69,7 +69,8 @@ def test_new_scaffolds_a_flag_that_compiles(tmp_path: Path) -> None:
     assert out.startswith("created flags/billing/shiny.jsonnet")
     result = repo.compile()
     spec = result.specs["billing.shiny"]
-    assert (spec.owner, spec.expires, spec.rollout.template, spec.rollout.stage) == ("team-billing", "2027-01-31", "standard", 0)
+    got = (spec.owner, spec.expires, spec.rollout.template, spec.rollout.stage)
+    assert got == ("team-billing", "2027-01-31", "standard", 0)
 
 
 def test_new_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from safeflags.compile.cache import compiler_fingerprint, fingerprinted_files
 from safeflags.compile.driver import CompileResult, compile_repo
 from tests.helpers.repo import FlagRepo, bool_flag
 
-TEAM_LIB = "local sf = import 'safeflags.libsonnet';\n{{ release:: sf.bool {{ owner: '{owner}', description: '{desc}' }} }}\n"
+TEAM_LIB = ("local sf = import 'safeflags.libsonnet';\n"
+            "{{ release:: sf.bool {{ owner: '{owner}', description: '{desc}' }} }}\n")
 
 
 def team_flag(team: str) -> str:
@@ -117,7 +118,9 @@ def test_corrupt_packs_are_recomputed(repo: FlagRepo) -> None:
     assert build(repo).cached == len(good.specs)  # rewritten
 
 
-def test_unchanged_files_are_not_read_again_and_changed_ones_are(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_files_are_not_read_again_and_changed_ones_are(
+    repo: FlagRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from safeflags.compile import cache
 
     monkeypatch.setattr(cache, "_RACY_NS", 0)  # the files were written just now

@@ -14,7 +14,8 @@ RUNTIME = ("safeflags.delivery", "safeflags.store", "safeflags.serve", "safeflag
 
 
 def loaded_after(statement: str) -> list[str]:
-    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith('safeflags'))))"
+    code = (f"import sys, json\n{statement}\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('safeflags'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     return list(json.loads(out.stdout))
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from safeflags.compile.driver import compile_repo
 from safeflags.compile import load as pool
+from safeflags.compile.driver import compile_repo
 from tests.helpers.repo import FlagRepo, bool_flag
 
 

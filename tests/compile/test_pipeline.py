@@ -44,7 +44,9 @@ def test_same_located_errors(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch) ->
     assert there.specs == here.specs
 
 
-def test_a_config_that_changed_under_the_workers_is_parsed_here(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_config_that_changed_under_the_workers_is_parsed_here(
+    repo: FlagRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The workers read safeflags.yaml themselves; when their digest differs
     # from the caller's they leave parsing to the caller.
     monkeypatch.setattr(compiler, "PARSE_IN_WORKERS_FROM", 0)

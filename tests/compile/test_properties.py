@@ -62,26 +62,37 @@ def leaf(index: int) -> st.SearchStrategy[dict[str, Any]]:
     later = KEYS[index + 1:]
     options = [
         st.builds(lambda op, vs: {"op": op, "dim": "region", "values": vs},
-                  st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from(["east", "west", "gov"]), min_size=1, max_size=2)),
+                  st.sampled_from(["in", "not_in"]),
+                  st.lists(st.sampled_from(["east", "west", "gov"]), min_size=1, max_size=2)),
         st.builds(lambda op, vs: {"op": op, "dim": "tier", "values": vs},
-                  st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from(["free", "pro", "ent"]), min_size=1, max_size=3)),
-        st.builds(lambda vs: {"op": "in", "dim": "user", "values": vs}, st.lists(st.sampled_from(USERS), min_size=1, max_size=3)),
-        st.builds(lambda op, v: {"op": op, "dim": "seats", "value": v}, st.sampled_from(["lt", "le", "gt", "ge"]), st.integers(-2, 12)),
-        st.builds(lambda vs: {"op": "in", "dim": "seats", "values": vs}, st.lists(st.integers(0, 5), min_size=1, max_size=3)),
-        st.builds(lambda op, v: {"op": op, "dim": "score", "value": v}, st.sampled_from(["lt", "ge"]), st.floats(-1, 1, allow_nan=False)),
+                  st.sampled_from(["in", "not_in"]),
+                  st.lists(st.sampled_from(["free", "pro", "ent"]), min_size=1, max_size=3)),
+        st.builds(lambda vs: {"op": "in", "dim": "user", "values": vs},
+                  st.lists(st.sampled_from(USERS), min_size=1, max_size=3)),
+        st.builds(lambda op, v: {"op": op, "dim": "seats", "value": v},
+                  st.sampled_from(["lt", "le", "gt", "ge"]), st.integers(-2, 12)),
+        st.builds(lambda vs: {"op": "in", "dim": "seats", "values": vs},
+                  st.lists(st.integers(0, 5), min_size=1, max_size=3)),
+        st.builds(lambda op, v: {"op": op, "dim": "score", "value": v},
+                  st.sampled_from(["lt", "ge"]), st.floats(-1, 1, allow_nan=False)),
         st.builds(lambda v: {"op": "in", "dim": "beta", "values": [v]}, st.booleans()),
-        st.builds(lambda op, v: {"op": op, "dim": "app", "value": v}, st.sampled_from(["lt", "le", "gt", "ge"]), st.sampled_from(VERSIONS)),
-        st.builds(lambda vs: {"op": "in", "dim": "app", "values": vs}, st.lists(st.sampled_from(VERSIONS), min_size=1, max_size=2)),
-        st.builds(lambda op, v: {"op": op, "dim": "created", "value": v}, st.sampled_from(["lt", "ge"]), st.sampled_from(TIMES)),
+        st.builds(lambda op, v: {"op": op, "dim": "app", "value": v},
+                  st.sampled_from(["lt", "le", "gt", "ge"]), st.sampled_from(VERSIONS)),
+        st.builds(lambda vs: {"op": "in", "dim": "app", "values": vs},
+                  st.lists(st.sampled_from(VERSIONS), min_size=1, max_size=2)),
+        st.builds(lambda op, v: {"op": op, "dim": "created", "value": v},
+                  st.sampled_from(["lt", "ge"]), st.sampled_from(TIMES)),
         st.builds(lambda op, v, ic: {"op": op, "dim": "email", "value": v, "ignore_case": ic},
-                  st.sampled_from(["prefix", "suffix", "contains", "regex"]), st.sampled_from(["a", "@corp.example", "corp", "^[ab]@", "X"]), st.booleans()),
+                  st.sampled_from(["prefix", "suffix", "contains", "regex"]),
+                  st.sampled_from(["a", "@corp.example", "corp", "^[ab]@", "X"]), st.booleans()),
         st.builds(lambda d: {"op": "present", "dim": d}, st.sampled_from(["user", "seats", "region"])),
         st.builds(lambda p, salt: {"op": "percent", "dim": "user", "percent": p, **({"salt": salt} if salt else {})},
                   st.sampled_from([0, 0.5, 10, 50, 99.999, 100]), st.sampled_from([None, "shared"])),
         st.builds(lambda op: {"op": op}, st.sampled_from(["always", "never"])),
     ]
     if later:
-        options.append(st.builds(lambda k, v: {"op": "flag", "flag": k, "value": v}, st.sampled_from(later), st.booleans()))
+        options.append(st.builds(lambda k, v: {"op": "flag", "flag": k, "value": v},
+                                 st.sampled_from(later), st.booleans()))
     return st.one_of(options)
 
 
@@ -89,7 +100,8 @@ def condition(index: int) -> st.SearchStrategy[dict[str, Any]]:
     return st.recursive(
         leaf(index),
         lambda inner: st.one_of(
-            st.builds(lambda op, xs: {"op": op, "of": xs}, st.sampled_from(["all", "any"]), st.lists(inner, max_size=3)),
+            st.builds(lambda op, xs: {"op": op, "of": xs},
+                      st.sampled_from(["all", "any"]), st.lists(inner, max_size=3)),
             st.builds(lambda x: {"op": "not", "of": [x]}, inner),
         ),
         max_leaves=6,
@@ -125,7 +137,8 @@ def flag_json(draw: st.DrawFn, index: int) -> dict[str, Any]:
             st.lists(st.sampled_from([0.1, 1, 5, 25, 50, 100]), min_size=1, max_size=4)))]
         for s in stages:
             if draw(st.booleans()):
-                s["scope"] = {"op": "in", "dim": "region", "values": draw(st.lists(st.sampled_from(["east", "west"]), min_size=1))}
+                s["scope"] = {"op": "in", "dim": "region",
+                              "values": draw(st.lists(st.sampled_from(["east", "west"]), min_size=1))}
         flag["rollout"] = {"stages": stages, "stage": draw(st.integers(0, len(stages))), "unit": "user",
                            **({"salt": "s"} if draw(st.booleans()) else {})}
         if is_string:
@@ -137,16 +150,18 @@ def flag_json(draw: st.DrawFn, index: int) -> dict[str, Any]:
             flag["prerequisites"][0]["flag"] = "t.f1"
             flag["prerequisites"][0]["value"] = draw(st.sampled_from(["A", "off"]))
     if draw(st.booleans()):
-        flag["requires"] = [{"service": draw(st.sampled_from(["billing", "search"])), "min_version": draw(st.sampled_from(VERSIONS))}]
+        flag["requires"] = [{"service": draw(st.sampled_from(["billing", "search"])),
+                             "min_version": draw(st.sampled_from(VERSIONS))}]
     return flag
 
 
 def context() -> st.SearchStrategy[dict[str, Any]]:
-    junk = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=3), st.booleans(), st.floats(allow_nan=False, width=16))
+    junk = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=3), st.booleans(),
+                     st.floats(allow_nan=False, width=16))
     values = {
         "region": st.sampled_from(["east", "west", "gov", "north"]),
         "service": st.sampled_from(["billing", "search", "other"]),
-        "service_version": st.sampled_from(VERSIONS + ["garbage"]),
+        "service_version": st.sampled_from([*VERSIONS, "garbage"]),
         "user": st.sampled_from(USERS) | st.integers(0, 10**6),
         "tier": st.sampled_from(["free", "pro", "ent"]),
         "seats": st.integers(-3, 14) | st.floats(-3, 14, allow_nan=False),
@@ -167,7 +182,7 @@ def compile_flags(config: RepoConfig, flags: dict[str, dict[str, Any]]) -> tuple
         assert spec is not None, [e.format() for e in errors]
         specs[key] = spec
     lowerer = Lowerer(config.dimensions)
-    bundle, data, _ = pack([lowerer.flag(s) for s in specs.values()], config.dimension_protos(), "r", "test")
+    _bundle, data, _ = pack([lowerer.flag(s) for s in specs.values()], config.dimension_protos(), "r", "test")
     return specs, data
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.repo import ROOT, FlagRepo
 
 sys.path.insert(0, str(ROOT / "tools"))
-import gen_proto  # noqa: E402
+import gen_proto
 
 
 def test_generated_code_is_reproducible(tmp_path: Path) -> None:

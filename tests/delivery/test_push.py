@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,12 +17,17 @@ from tests.helpers.delivery import Publisher
 from tests.helpers.waiting import wait_until
 
 
+def _serves(client: Client, n: int) -> Callable[[], bool]:
+    """Whether the client serves version n: a predicate bound to n itself, not to a loop variable."""
+    return lambda: client.get_int("t.n", 0) == n
+
+
 def test_push_beats_a_long_poll_interval(pub: Publisher, server: FlagServer) -> None:
     with Client(store=server.url, channel="prod", poll_interval=60) as client:
         wait_until(lambda: client.delivery_status().push == "connected", what="stream")  # type: ignore[union-attr]
         for n in (2, 3):
             pub.publish(n)
-            wait_until(lambda: client.get_int("t.n", 0) == n, timeout=3, what=f"version {n} by push")
+            wait_until(_serves(client, n), timeout=3, what=f"version {n} by push")
 
 
 def test_stream_drop_falls_back_to_polling_and_reconnects(pub: Publisher, tmp_path: Path) -> None:

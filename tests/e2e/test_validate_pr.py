@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from safeflags.cli.validate_cmd import command
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = 'from app import client\n\n\ndef tax(ctx):\n    if client.get_bool("billing.tax_engine_v2", False, ctx):\n        return 2\n    return 1\n'
+CODE = ('from app import client\n\n\ndef tax(ctx):\n'
+        '    if client.get_bool("billing.tax_engine_v2", False, ctx):\n        return 2\n    return 1\n')
 
 
 def git(repo: Path, *args: str) -> str:
@@ -66,12 +67,15 @@ def pr(repo: Path, name: str, change: Callable[[], Any], base: str = "main") -> 
     return result
 
 
-def validate(repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main") -> tuple[int, dict[str, Any]]:
+def validate(
+    repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main"
+) -> tuple[int, dict[str, Any]]:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 1, "user": {"login": "dev"},
                                                   "labels": [{"name": x} for x in labels]}}))
     out = tmp_path / "report.json"
-    args = ["--repo", str(repo), "--base", base, "--format", "json", "--output", str(out), "--event", str(event), *extra]
+    args = ["--repo", str(repo), "--base", base, "--format", "json", "--output", str(out),
+            "--event", str(event), *extra]
     result = CliRunner().invoke(command, args)
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(out.read_text())
@@ -171,7 +175,8 @@ def test_a_clean_pr_passes(repo: Path, tmp_path: Path) -> None:
 
 
 def test_a_validator_that_fails_to_load_fails_the_run_named(repo: Path, tmp_path: Path) -> None:
-    pr(repo, "broken", lambda: edit(repo, "validators/payments.py", "from collections.abc", "import no_such_module\nfrom collections.abc"))
+    broken_import = "import no_such_module\nfrom collections.abc"
+    pr(repo, "broken", lambda: edit(repo, "validators/payments.py", "from collections.abc", broken_import))
     result = CliRunner().invoke(command, ["--repo", str(repo)])
     assert result.exit_code == 2
     assert "validator validators/payments.py failed to load" in result.output
@@ -188,7 +193,8 @@ def test_usage_errors_exit_2(repo: Path, tmp_path: Path) -> None:
 
 
 def test_a_broken_inventory_is_a_located_error(repo: Path, tmp_path: Path) -> None:
-    pr(repo, "inventory", lambda: (repo / "deployments.yaml").write_text("services:\n  billing:\n    - versoin: 1.0.0\n"))
+    misspelt = "services:\n  billing:\n    - versoin: 1.0.0\n"
+    pr(repo, "inventory", lambda: (repo / "deployments.yaml").write_text(misspelt))
     pr(repo, "inventory-pr", lambda: edit(repo, EDGE, "stage=2,", "stage=3,"), base="inventory")
     result = CliRunner().invoke(command, ["--repo", str(repo), "--base", "inventory"])
     assert result.exit_code == 1

@@ -13,8 +13,8 @@ from openfeature.flag_evaluation import Reason
 
 from safeflags.delivery import Client
 from safeflags.openfeature import SafeflagsProvider
-from tests.helpers.delivery import Publisher
 from tests.helpers.builder import Builder, Json
+from tests.helpers.delivery import Publisher
 
 
 def targeted() -> bytes:

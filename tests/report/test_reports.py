@@ -21,7 +21,8 @@ from tests.validation.harness import HERE as CASES_HERE
 
 DATA = Path(__file__).parent / "data"
 FILE = "flags/ns/ramp.jsonnet"
-SOURCE = "local sf = import 'safeflags.libsonnet';\nsf.bool {\n  rollout: sf.ramps.standard(unit='workspace_id', stage=4),\n}\n"
+SOURCE = ("local sf = import 'safeflags.libsonnet';\n"
+          "sf.bool {\n  rollout: sf.ramps.standard(unit='workspace_id', stage=4),\n}\n")
 
 
 def _spec(stage: int) -> spec_pb2.FlagSpec:
@@ -52,7 +53,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     ctx = Context(head, base, [Change("ns.ramp", "modified", before, after)])
     validators = [cls() for cls in registry.load(root)]
     findings = [
-        Finding("SF301", Severity.ERROR, "skips stage 3 (25%), really:\nyes", FILE, 3, 51, "ns.ramp", "one stage per PR"),
+        Finding("SF301", Severity.ERROR, "skips stage 3 (25%), really:\nyes", FILE, 3, 51, "ns.ramp",
+                "one stage per PR"),
         Finding("SF404", Severity.WARNING, "stale", FILE, 0, 0, "ns.ramp"),
     ]
     silenced = Finding("SF401", Severity.WARNING, "needs an expiry date", FILE, 2, 1, "ns.ramp")
@@ -72,7 +74,8 @@ def test_text(outcome: Outcome) -> None:
 
 def test_json_schema_v1(outcome: Outcome) -> None:
     doc = json.loads(REPORTERS["json"](Path("."), "sub/").render(outcome))
-    assert list(doc) == ["version", "tool", "mode", "base", "summary", "findings", "suppressions", "changes", "validators"]
+    assert list(doc) == ["version", "tool", "mode", "base", "summary", "findings", "suppressions", "changes",
+                         "validators"]
     assert doc["version"] == 1 and doc["mode"] == "pull_request"
     assert doc["summary"]["errors"] == 1 and doc["summary"]["failed"] is True
     assert doc["findings"][0] == {"code": "SF301", "name": "skipped-stage", "severity": "error",
@@ -97,7 +100,8 @@ def test_sarif_is_valid_against_the_official_schema(outcome: Outcome) -> None:
     assert first["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "sub/flags/ns/ramp.jsonnet"}, "region": {"startLine": 3, "startColumn": 51}}
     assert "region" not in run["results"][1]["locations"][0]["physicalLocation"]
-    assert run["results"][2]["suppressions"] == [{"kind": "inSource", "justification": "Permanent on purpose, reviewed."}]
+    assert run["results"][2]["suppressions"] == [
+        {"kind": "inSource", "justification": "Permanent on purpose, reviewed."}]
 
 
 def test_github_annotations_escape(outcome: Outcome) -> None:
@@ -117,7 +121,8 @@ def test_markdown_summary_shows_exposure_per_scope(outcome: Outcome) -> None:
 
 
 def test_findings_outside_the_change_are_counted_in_the_summary(outcome: Outcome) -> None:
-    scoped = dataclasses.replace(outcome, context=dataclasses.replace(outcome.context, scope=frozenset({"ns.ramp"})), hidden=3)
+    in_scope = dataclasses.replace(outcome.context, scope=frozenset({"ns.ramp"}))
+    scoped = dataclasses.replace(outcome, context=in_scope, hidden=3)
     text = REPORTERS["text"](scoped.context.head.config.root).render(scoped)
     assert text.splitlines()[-1].endswith("1 changed against main; 3 more on flags the change does not touch "
                                           "(--all-findings shows them) (1.2 s)")

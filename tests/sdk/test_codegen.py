@@ -10,7 +10,6 @@ from safeflags.sdk.codegen import compile_flag
 from safeflags.sdk.details import Reason
 from safeflags.sdk.kernel.bucketing import bucket
 from safeflags.sdk.partial import SpecializedFlag, SpecializedRule
-
 from tests.sdk.test_interpret import CASES, b
 
 

@@ -98,7 +98,7 @@ def test_generated_expression_equals_reference(expr: object, ctxs: list[dict[str
 @SETTINGS
 @given(bundles(), statics, st.lists(contexts, min_size=1, max_size=6))
 def test_generated_code_equals_reference(bundle_and_builder: tuple, static: dict, ctxs: list) -> None:
-    builder, bundle = bundle_and_builder
+    _builder, bundle = bundle_and_builder
     snap = Snapshot(bundle, static=static)
     for key in snap.flags:
         entry = snap.entry(key)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import safeflags
-from safeflags import BundleError, Evaluator, ErrorCode, Reason, Snapshot
+from safeflags import BundleError, ErrorCode, Evaluator, Reason, Snapshot
 from safeflags.sdk.kernel.bucketing import bucket
-
 from tests.helpers.builder import Builder, Json
 
 b = Builder()

@@ -12,9 +12,7 @@ from pathlib import Path
 from tests.helpers.builder import Builder
 
 ROOT = Path(__file__).resolve().parents[2]
-SDK_FILES = sorted((ROOT / "safeflags" / "sdk").rglob("*.py")) + [
-    ROOT / "safeflags" / "version.py"
-]
+SDK_FILES = [*sorted((ROOT / "safeflags" / "sdk").rglob("*.py")), ROOT / "safeflags" / "version.py"]
 ALLOWED_THIRD_PARTY = {"google", "mmh3"}
 ALLOWED_SAFEFLAGS = ("safeflags.sdk", "safeflags.v1", "safeflags.version")
 # What a service that evaluates flags must never load. The delivery client
@@ -55,8 +53,8 @@ def test_sdk_sources_import_only_what_evaluation_needs() -> None:
 def test_evaluating_a_bundle_never_imports_the_authoring_side(tmp_path: Path) -> None:
     b = Builder()
     data = b.data([
-        b.flag("a.geo", "bool", [False, True], [b.rule(b.all_(b.in_("country", "US"), b.bucket("user_id", "s", 0, 100_000)),
-                                                        value=1)]),
+        b.flag("a.geo", "bool", [False, True],
+               [b.rule(b.all_(b.in_("country", "US"), b.bucket("user_id", "s", 0, 100_000)), value=1)]),
         b.flag("a.on", "bool", [False, True], fallback=1),
     ])
     (tmp_path / "bundle.pb").write_bytes(data)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from safeflags.sdk.details import Reason
 from safeflags.sdk.interpret import Env, eval_expr, evaluate
 from safeflags.sdk.kernel.bucketing import bucket
-
 from tests.helpers.builder import Builder, Json
 
 b = Builder()
@@ -56,7 +55,7 @@ CASES = [
     (b.cmp("signup", "<", 1_704_067_200, "timestamp"), {"signup": "2023-12-31"}, True),
     (b.cmp("signup", ">=", 1_704_067_200, "timestamp"), {"signup": "2024-01-01T00:00:00Z"}, True),
     (b.cmp("signup", ">=", 1_704_067_200, "timestamp"),
-     {"signup": datetime(2024, 1, 1, tzinfo=timezone.utc)}, True),
+     {"signup": datetime(2024, 1, 1, tzinfo=UTC)}, True),
     (b.cmp("signup", ">=", 1_704_067_200, "timestamp"), {"signup": 1_704_067_200}, True),
     (b.cmp("signup", ">=", 0, "timestamp"), {"signup": True}, False),
     (b.cmp("signup", ">=", 0, "timestamp"), {"signup": "yesterday"}, False),

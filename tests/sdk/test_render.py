@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from safeflags.sdk.render import render_expr
-
 from tests.helpers.builder import Builder, Json
 
 b = Builder()

@@ -5,10 +5,9 @@ import threading
 
 import pytest
 
-from safeflags import Evaluator, ErrorCode, Reason, Snapshot
+from safeflags import ErrorCode, Evaluator, Reason, Snapshot
 from safeflags.sdk import snapshot as snapshot_module
 from safeflags.v1 import bundle_pb2
-
 from tests.helpers.builder import Builder
 
 b = Builder()

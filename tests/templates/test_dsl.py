@@ -44,7 +44,8 @@ def failure(body: str) -> str:
 # --- conditions --------------------------------------------------------------
 
 CONDITIONS = [
-    ("sf.dim.region.in_(['us-east-1', 'eu-west-1'])", {"op": "in", "dim": "region", "values": ["us-east-1", "eu-west-1"]}),
+    ("sf.dim.region.in_(['us-east-1', 'eu-west-1'])",
+     {"op": "in", "dim": "region", "values": ["us-east-1", "eu-west-1"]}),
     ("sf.dim.region.notIn(['us-gov-west-1'])", {"op": "not_in", "dim": "region", "values": ["us-gov-west-1"]}),
     ("sf.dim.environment.eq('prod')", {"op": "in", "dim": "environment", "values": ["prod"]}),
     ("sf.dim.seats.lt(10)", {"op": "lt", "dim": "seats", "value": 10}),
@@ -57,13 +58,15 @@ CONDITIONS = [
     ("sf.dim.email.suffix('@example.com', ignoreCase=true)",
      {"op": "suffix", "dim": "email", "value": "@example.com", "ignore_case": True}),
     ("sf.dim.email.contains('+qa')", {"op": "contains", "dim": "email", "value": "+qa", "ignore_case": False}),
-    ("sf.dim.email.regex('^qa[0-9]+@', true)", {"op": "regex", "dim": "email", "value": "^qa[0-9]+@", "ignore_case": True}),
+    ("sf.dim.email.regex('^qa[0-9]+@', true)",
+     {"op": "regex", "dim": "email", "value": "^qa[0-9]+@", "ignore_case": True}),
     ("sf.dim.user_id.present()", {"op": "present", "dim": "user_id"}),
     ("sf.dim.user_id.percent(12.5)", {"op": "percent", "dim": "user_id", "percent": 12.5}),
     ("sf.dim.user_id.percent(50, salt='beta')", {"op": "percent", "dim": "user_id", "percent": 50, "salt": "beta"}),
     ("sf.always", {"op": "always"}),
     ("sf.never", {"op": "never"}),
-    ("sf.all([sf.always, sf.dim.seats.gt(5)])", {"op": "all", "of": [{"op": "always"}, {"op": "gt", "dim": "seats", "value": 5}]}),
+    ("sf.all([sf.always, sf.dim.seats.gt(5)])",
+     {"op": "all", "of": [{"op": "always"}, {"op": "gt", "dim": "seats", "value": 5}]}),
     ("sf.any([sf.never])", {"op": "any", "of": [{"op": "never"}]}),
     ("sf.not(sf.dim.user_id.present())", {"op": "not", "of": [{"op": "present", "dim": "user_id"}]}),
     ("sf.flagIs('billing.new_path')", {"op": "flag", "flag": "billing.new_path", "value": True}),
@@ -142,7 +145,8 @@ def test_kill_switch() -> None:
 
 
 def test_config_with_bounds_and_schema() -> None:
-    assert evaluate(f"sf.int {{ {FLAG}, default: 5, bounds: sf.bounds(min=1, max=10) }}")["bounds"] == {"min": 1, "max": 10}
+    bounded = evaluate(f"sf.int {{ {FLAG}, default: 5, bounds: sf.bounds(min=1, max=10) }}")
+    assert bounded["bounds"] == {"min": 1, "max": 10}
     assert evaluate("sf.bounds(max=2.5)") == {"max": 2.5}
     flag = evaluate(f"sf.json {{ {FLAG}, default: {{a: 1}}, schema: {{type: 'object'}} }}")
     assert (flag["default"], flag["schema"]) == ({"a": 1}, {"type": "object"})
@@ -252,7 +256,8 @@ RULES = [
      {"when": {"op": "always"}, "serve": {"variant": "x"}, "description": "why"}),
     ("sf.when(sf.always).split(unit='user_id', arms={b: 50, a: 50})",
      {"when": {"op": "always"},
-      "serve": {"split": {"unit": "user_id", "arms": [{"variant": "a", "weight": 50}, {"variant": "b", "weight": 50}]}}}),
+      "serve": {"split": {"unit": "user_id",
+                          "arms": [{"variant": "a", "weight": 50}, {"variant": "b", "weight": 50}]}}}),
     ("sf.when(sf.always).split('user_id', [{variant: 'b', weight: 100}], salt='s')",
      {"when": {"op": "always"},
       "serve": {"split": {"unit": "user_id", "salt": "s", "arms": [{"variant": "b", "weight": 100}]}}}),

@@ -46,8 +46,8 @@ FLAGS = {
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false",
-                           *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    identity = ["-c", "user.name=dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"]
+    return subprocess.run(["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,12 @@ def write(repo: Path, rel: str, text: str, *, commit: bool = True) -> None:
 def both(repo: Path) -> Iterator[tuple[BaseCompile, CompileResult, CompileResult]]:
     head = compile_repo(repo)
     base = resolve(repo, "main")
-    with compile_base(repo, base, head, scan(repo, base), jobs=1, cache_dir=default_dir(repo)) as partial:
-        with exported(repo, "main") as rev:
-            full = compile_repo(rev.root, revision=rev.commit, cache=False)
-            yield partial, full, head
+    with (
+        compile_base(repo, base, head, scan(repo, base), jobs=1, cache_dir=default_dir(repo)) as partial,
+        exported(repo, "main") as rev,
+    ):
+        full = compile_repo(rev.root, revision=rev.commit, cache=False)
+        yield partial, full, head
 
 
 def same(partial: BaseCompile, full: CompileResult, head: CompileResult) -> list[Change]:
@@ -111,7 +113,8 @@ def same(partial: BaseCompile, full: CompileResult, head: CompileResult) -> list
 
 
 def test_a_changed_template_recompiles_its_importers_on_the_base_side(repo: Path) -> None:
-    write(repo, "templates/teams/billing.libsonnet", HEAD + "{\n  release:: sf.bool { owner: 'team-billing', tags: ['x'] },\n}\n")
+    template = HEAD + "{\n  release:: sf.bool { owner: 'team-billing', tags: ['x'] },\n}\n"
+    write(repo, "templates/teams/billing.libsonnet", template)
     for partial, full, head in both(repo):
         assert partial.compiled == 2 and "flags/billing/alpha.jsonnet" not in partial.shared
         assert "flags/checkout/delta.jsonnet" in partial.shared
@@ -139,13 +142,16 @@ def test_deleted_added_and_uncommitted_flags(repo: Path) -> None:
     git(repo, "commit", "-qm", "delete delta")
     write(repo, "flags/checkout/zeta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"].replace("Delta", "Zeta"))
     # Uncommitted: an edit in the work tree and a new, untracked flag.
-    write(repo, "flags/billing/gamma.jsonnet", FLAGS["flags/billing/gamma.jsonnet"].replace("common.size", "7"), commit=False)
-    write(repo, "flags/checkout/eta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"].replace("Delta", "Eta"), commit=False)
+    gamma = FLAGS["flags/billing/gamma.jsonnet"].replace("common.size", "7")
+    write(repo, "flags/billing/gamma.jsonnet", gamma, commit=False)
+    eta = FLAGS["flags/checkout/delta.jsonnet"].replace("Delta", "Eta")
+    write(repo, "flags/checkout/eta.jsonnet", eta, commit=False)
     for partial, full, head in both(repo):
         assert partial.compiled == 2  # delta (deleted) and gamma (edited); the rest from the head
         changes = same(partial, full, head)
         assert [(c.key, c.kind) for c in changes] == [
-            ("billing.gamma", "modified"), ("checkout.delta", "removed"), ("checkout.eta", "added"), ("checkout.zeta", "added")]
+            ("billing.gamma", "modified"), ("checkout.delta", "removed"),
+            ("checkout.eta", "added"), ("checkout.zeta", "added")]
 
 
 @pytest.mark.parametrize("direction", ["added", "deleted"])
@@ -163,12 +169,14 @@ def test_a_file_shadowing_an_import_recompiles_the_importers(repo: Path, directi
         git(repo, "commit", "-qm", "unshadow")
     for partial, full, head in both(repo):
         assert {"flags/billing/alpha.jsonnet", "flags/billing/beta.jsonnet"}.isdisjoint(partial.shared)
-        assert [(c.key, c.kind) for c in same(partial, full, head)] == [("billing.alpha", "modified"), ("billing.beta", "modified")]
+        changed = [(c.key, c.kind) for c in same(partial, full, head)]
+        assert changed == [("billing.alpha", "modified"), ("billing.beta", "modified")]
 
 
 def test_a_flag_broken_on_the_base_and_fixed_by_the_change(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
-    write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"].replace("default: false", "default: 'no'"))
+    delta = FLAGS["flags/checkout/delta.jsonnet"]
+    write(repo, "flags/checkout/delta.jsonnet", delta.replace("default: false", "default: 'no'"))
     git(repo, "checkout", "-qB", "pr")
     write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"])
     for partial, full, head in both(repo):
@@ -178,7 +186,8 @@ def test_a_flag_broken_on_the_base_and_fixed_by_the_change(repo: Path) -> None:
 
 def test_a_base_flag_importing_a_flag_file_left_out_compiles_the_whole_base(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
-    write(repo, "flags/checkout/delta.jsonnet", "(import '../billing/beta.jsonnet') {\n  description: 'Delta, from beta.',\n}\n")
+    write(repo, "flags/checkout/delta.jsonnet",
+          "(import '../billing/beta.jsonnet') {\n  description: 'Delta, from beta.',\n}\n")
     git(repo, "checkout", "-qB", "pr")
     write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"])
     for partial, full, head in both(repo):
@@ -193,7 +202,8 @@ def _codes_by_flag(repo: Path, **kw: bool) -> set[tuple[str, str | None]]:
 
 def test_pull_request_mode_reports_what_the_change_introduces(repo: Path) -> None:
     # Every flag is expired in 2029 (SF401 warnings); the PR touches delta only.
-    write(repo, "flags/checkout/delta.jsonnet", FLAGS["flags/checkout/delta.jsonnet"].replace("default: false", "default: true"))
+    delta = FLAGS["flags/checkout/delta.jsonnet"]
+    write(repo, "flags/checkout/delta.jsonnet", delta.replace("default: false", "default: true"))
     shown = _codes_by_flag(repo)
     assert ("SF401", "checkout.delta") in shown and ("SF401", "checkout.epsilon") in shown  # epsilon depends on delta
     assert ("SF401", "billing.alpha") not in shown

@@ -25,7 +25,8 @@ def _leaf(rng: random.Random) -> Expr:
     kind = rng.choice(["in", "compare", "match", "present", "bucket", "flag", "constant", "bool"])
     if kind == "in":
         getattr(e, "in").dim = 0
-        getattr(e, "in").values.extend(common_pb2.Value(string_value=v) for v in rng.sample(["us", "eu", "ap"], rng.randint(1, 2)))
+        regions = rng.sample(["us", "eu", "ap"], rng.randint(1, 2))
+        getattr(e, "in").values.extend(common_pb2.Value(string_value=v) for v in regions)
     elif kind == "bool":
         getattr(e, "in").dim = 2
         getattr(e, "in").values.append(common_pb2.Value(bool_value=rng.random() < 0.5))
@@ -38,7 +39,8 @@ def _leaf(rng: random.Random) -> Expr:
         e.present.dim = rng.choice([1, 3, 4])
     elif kind == "bucket":
         lo = rng.choice([0, 1000, 50000])
-        e.bucket.unit, e.bucket.salt, e.bucket.lo, e.bucket.hi = 4, rng.choice(["s1", "s2"]), lo, lo + rng.choice([1000, 20000])
+        e.bucket.unit, e.bucket.salt, e.bucket.lo, e.bucket.hi = (
+            4, rng.choice(["s1", "s2"]), lo, lo + rng.choice([1000, 20000]))
     elif kind == "flag":
         e.flag.key = rng.choice(["a.b", "a.c"])
         e.flag.value.bool_value = True
@@ -72,6 +74,6 @@ def test_truth_matches_holds_in_every_cell(seed: int) -> None:
     cells = [cell for cell, _ in space.cells()]
     assert cells and len(cells) == space.size()
     for i, cell in enumerate(cells):
-        for e, bits in zip(exprs, truth):
+        for e, bits in zip(exprs, truth, strict=True):  # truth: one bit set per expression
             assert bool(bits >> i & 1) == space.holds(e, NAMES, cell), (seed, i, e)
     assert all(bits >> len(cells) == 0 for bits in truth)

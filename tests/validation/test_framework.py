@@ -42,12 +42,14 @@ def test_builtins_load_sorted_with_docs() -> None:
         assert "**How to fix**" in (cls.__doc__ or ""), cls.code
 
 
+VALIDATOR_HEAD = "from safeflags.validation import Validator\nclass V(Validator):\n"
+
+
 @pytest.mark.parametrize("body, problem", [
     ("import no_such_module\n", "ModuleNotFoundError"),
-    ("from safeflags.validation import Validator\nclass V(Validator):\n    '''d'''\n    code = 'SF101'\n    name = 'x'\n",
-     "already taken"),
-    ("from safeflags.validation import Validator\nclass V(Validator):\n    code = 'X1'\n    name = 'x'\n", "code 'X1'"),
-    ("from safeflags.validation import Validator\nclass V(Validator):\n    code = 'TEAM001'\n    name = 'x'\n", "no docstring"),
+    (VALIDATOR_HEAD + "    '''d'''\n    code = 'SF101'\n    name = 'x'\n", "already taken"),
+    (VALIDATOR_HEAD + "    code = 'X1'\n    name = 'x'\n", "code 'X1'"),
+    (VALIDATOR_HEAD + "    code = 'TEAM001'\n    name = 'x'\n", "no docstring"),
     ("x = 1\n", "no Validator subclass"),
 ])
 def test_a_local_validator_that_fails_to_load_stops_the_run(tmp_path: Path, body: str, problem: str) -> None:
@@ -58,7 +60,8 @@ def test_a_local_validator_that_fails_to_load_stops_the_run(tmp_path: Path, body
 
 
 def test_settings_errors_are_located(tmp_path: Path) -> None:
-    root = _repo(tmp_path, "validation:\n  rules:\n    SF3O1: {enabled: false}\n    SF404: {max_dayz: 3}\n    SF101: {enabled: false}\n")
+    root = _repo(tmp_path, "validation:\n  rules:\n"
+                           "    SF3O1: {enabled: false}\n    SF404: {max_dayz: 3}\n    SF101: {enabled: false}\n")
     config = load_config(root)
     with pytest.raises(ConfigError) as err:
         resolve_rules(config, parse_settings(config), BUILTIN)
@@ -142,7 +145,8 @@ def test_event_payload() -> None:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd, check=True, capture_output=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
 
 
 def test_base_is_read_from_git_objects_not_the_work_tree(tmp_path: Path) -> None:
@@ -156,7 +160,6 @@ def test_base_is_read_from_git_objects_not_the_work_tree(tmp_path: Path) -> None
         assert (rev.root / "flags" / "a.txt").read_text() == "committed\n"
         assert (rev.root / "safeflags.yaml").is_file()
     assert not rev.root.exists()
-    with pytest.raises(RevisionError, match="unknown revision"):
-        with exported(sub, "no-such-ref"):
-            pass
+    with pytest.raises(RevisionError, match="unknown revision"), exported(sub, "no-such-ref"):
+        pass
     shutil.rmtree(tmp_path / ".git")
