@@ -8,9 +8,10 @@ agree with it on random flags and contexts; it is deliberately simple.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 from safeflags.compile.config import DimensionConfig
 from safeflags.sdk.kernel import semver, timestamps
@@ -151,7 +152,9 @@ class Reference:
             return text.endswith(pat)
         if op == C.OP_CONTAINS:
             return pat in text
-        return re.search(pattern, got, re.IGNORECASE if c.ignore_case else 0) is not None
+        options = re2.Options()
+        options.case_sensitive = not c.ignore_case  # regexes have RE2's semantics (docs/flag-schema.md)
+        return re2.search(pattern, got, options) is not None
 
     def _equal(self, dtype: str, got: Any, want: Any) -> bool:
         if dtype in ("semver", "timestamp"):

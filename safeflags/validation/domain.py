@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from safeflags.compile.config import DimensionConfig
-from safeflags.sdk.kernel import semver
+from safeflags.sdk.kernel import regex, semver
 from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.sdk.nodes import Dispatch, kind_of
 from safeflags.v1 import bundle_pb2
@@ -404,6 +403,6 @@ def _match(m: bundle_pb2.Match, value: str) -> bool:
     if m.op == bundle_pb2.Match.OP_CONTAINS:
         return pattern in text
     try:
-        return re.search(m.pattern, value, re.IGNORECASE if m.ignore_case else 0) is not None
-    except re.error:
+        return regex.compiled(m.pattern, m.ignore_case).search(value)  # what the SDK answers, in linear time
+    except regex.RegexError:
         return False

@@ -1,5 +1,5 @@
 """The SDK's layering contract: evaluating flags imports only the standard
-library, protobuf, mmh3 and the generated schema, never the authoring side
+library, protobuf, mmh3, re2 and the generated schema, never the authoring side
 (compiler, Jsonnet, git, pydantic, click, yaml)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.helpers.builder import Builder
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_FILES = [*sorted((ROOT / "safeflags" / "sdk").rglob("*.py")), ROOT / "safeflags" / "version.py"]
-ALLOWED_THIRD_PARTY = {"google", "mmh3"}
+ALLOWED_THIRD_PARTY = {"google", "mmh3", "re2"}
 ALLOWED_SAFEFLAGS = ("safeflags.sdk", "safeflags.v1", "safeflags.version")
 # What a service that evaluates flags must never load. The delivery client
 # and the store readers are allowed at run time (`safeflags.Client` keeps

@@ -1,66 +1,53 @@
-"""The regular-expression subset flags may use.
+"""Which regular expressions flags may use: exactly what RE2 compiles.
 
-SDKs evaluate `regex` conditions on every request, with backtracking
-engines (Python's `re`) as well as linear ones (RE2, Go). A pattern is
-accepted only if it means the same in both and cannot backtrack
-catastrophically in either: no backreferences, no lookaround, no
-conditionals, and no unbounded repetition nested inside another.
+The SDK evaluates `regex` conditions with RE2 (see safeflags.sdk.kernel.regex),
+which matches in time linear in the input whatever the pattern, so no pattern
+needs to be refused for being slow; a pattern is refused when RE2, with the
+options the SDK uses, does not compile it (a backreference, lookaround, a
+possessive repeat, `\\Z`...), or when it is longer than MAX_LENGTH. RE2's own
+message says what it stopped at; a hint says why where Python's `re` would
+have taken the pattern.
 """
 from __future__ import annotations
 
-import importlib
-import re
-from collections.abc import Iterable
-from typing import Any
-
-# CPython's own pattern parser: private and unstubbed (`sre_parse` is its
-# deprecated alias), so it is typed as a module of Any, like its parse trees.
-C = importlib.import_module("re._constants")
-P = importlib.import_module("re._parser")
+from safeflags.sdk.kernel.regex import Regex, RegexError
 
 MAX_LENGTH = 1000
-_REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT}
+
+# (start of RE2's message, why RE2 refuses it): the constructs a Python or
+# PCRE habit reaches for.
+_HINTS: tuple[tuple[str, str], ...] = (
+    *((f"invalid escape sequence: \\{d}", "backreferences (\\1) need backtracking") for d in "123456789"),
+    ("invalid escape sequence: \\k", "backreferences (\\k<name>) need backtracking"),
+    ("invalid escape sequence: \\g", "backreferences (\\g<1>) need backtracking"),
+    ("invalid perl operator: (?P", "backreferences ((?P=name)) need backtracking"),
+    ("invalid escape sequence: \\Z", "RE2 writes the end of the text \\z (or $)"),
+    ("invalid perl operator: (?=", "lookaround ((?=...)) needs backtracking"),
+    ("invalid perl operator: (?!", "lookaround ((?!...)) needs backtracking"),
+    ("invalid perl operator: (?<=", "lookaround ((?<=...)) needs backtracking"),
+    ("invalid perl operator: (?<!", "lookaround ((?<!...)) needs backtracking"),
+    ("invalid perl operator: (?>", "atomic groups ((?>...)) are not RE2 syntax"),
+    ("invalid perl operator: (?(", "conditional groups ((?(1)...)) need backtracking"),
+    ("invalid repetition size", "a count is at most 1000, and nested counts multiply"),
+    ("pattern too large", "its compiled form is larger than RE2's memory limit"),
+)
 
 
-def check(pattern: str) -> str | None:
+def check(pattern: str, ignore_case: bool = False) -> str | None:
     """None if `pattern` is acceptable, else why not."""
     if len(pattern) > MAX_LENGTH:
         return f"a pattern longer than {MAX_LENGTH} characters"
     try:
-        re.compile(pattern)
-        parsed = P.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        return f"invalid regular expression: {exc}"
-    return _walk(parsed, inside_unbounded=False)
-
-
-def _walk(items: Iterable[tuple[Any, Any]], inside_unbounded: bool) -> str | None:
-    for op, arg in items:
-        if op in (C.GROUPREF, C.GROUPREF_IGNORE):
-            return "backreferences (\\1) are not supported by linear-time engines"
-        if op == C.GROUPREF_EXISTS:
-            return "conditional groups (?(1)...) are not supported by linear-time engines"
-        if op in (C.ASSERT, C.ASSERT_NOT):
-            return "lookaround ((?=...), (?!...), (?<=...), (?<!...)) is not supported by linear-time engines"
-        if op in _REPEATS:
-            _, hi, sub = arg
-            unbounded = hi == C.MAXREPEAT or hi > 1000
-            if unbounded and inside_unbounded:
-                return "an unbounded repetition inside another (like (a+)+) can take exponential time"
-            why = _walk(sub, inside_unbounded or unbounded)
-            if why:
-                return why
-        elif op == C.SUBPATTERN:
-            why = _walk(arg[-1], inside_unbounded)
-            if why:
-                return why
-        elif op == C.BRANCH:
-            for alt in arg[1]:
-                why = _walk(alt, inside_unbounded)
-                if why:
-                    return why
-        elif op == C.ATOMIC_GROUP:
-            why = _walk(arg, inside_unbounded)
-            if why:
-                return why
+        Regex(pattern, ignore_case)
+    except RegexError as exc:
+        return f"invalid regular expression (RE2 syntax): {exc}{_hint(str(exc))}"
     return None
+
+
+def _hint(message: str) -> str:
+    if message.startswith("bad repetition operator") and message.endswith("+"):
+        return " (possessive repeats like a*+ are not RE2 syntax)"
+    for start, why in _HINTS:
+        if message.startswith(start):
+            return f" ({why})"
+    return ""
