@@ -2,17 +2,18 @@
 
 The bundle's bytes are already known to be a well-formed protobuf (and to
 match their digest); this catches what protobuf cannot: an index out of
-range, a value of the wrong type, a regex that does not compile. Run once per
-flag, lazily, so a malformed flag breaks only itself (PARSE_ERROR) and a
-large bundle still loads fast.
+range, a value of the wrong type, an enum number the schema does not name, a
+regex RE2 does not compile. Run once per flag, lazily, so a malformed flag
+breaks only itself (PARSE_ERROR) and a large bundle still loads fast.
 """
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from safeflags.sdk.details import FlagError
+from safeflags.sdk.kernel import regex
 from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.sdk.nodes import Dispatch, UnknownNode, kind_of
 from safeflags.sdk.values import FIELD_OF_TYPE
@@ -53,6 +54,71 @@ def check_flag(flag: bundle_pb2.CompiledFlag, n_dims: int, n_strings: int) -> No
         else:
             raise FlagError(f"{where}: no outcome")
         check_expr(rule.when, n_dims, n_strings, where)
+    # Last: the tree is known to be shallow by now. protobuf keeps an enum number
+    # its schema does not name (a newer compiler's, or a flipped byte) as is.
+    unknown = unknown_enum(flag)
+    if unknown is not None:
+        raise FlagError(f"{flag.key}: {unknown} is not a value of its enum (a newer bundle format, or corrupt)")
+
+
+def unknown_enum(message: Any) -> str | None:
+    """The path and number of the first enum field in `message` (walked
+    through every nested message that can hold one) whose number its enum
+    does not name, e.g. "rules[0].when.compare.kind = 77"; None when all do.
+    The fields come from the schema's descriptors, so a new enum field is
+    checked without a change here."""
+    for fd, value in message.ListFields():
+        inner = fd.message_type.fields_by_name["value"] if _is_map(fd) else fd
+        if inner.enum_type is not None:
+            for path, number in _members(fd, value):
+                if number not in inner.enum_type.values_by_number:
+                    return f"{path} = {number}"
+        elif inner.message_type is not None and inner.message_type.full_name in _HOLDS_ENUM:
+            for path, item in _members(fd, value):
+                found = unknown_enum(item)
+                if found is not None:
+                    return f"{path}.{found}"
+    return None
+
+
+def _is_map(fd: Any) -> bool:
+    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
+
+
+def _members(fd: Any, value: Any) -> Iterator[tuple[str, Any]]:
+    """(path, element) for what a field holds: itself, a list's items, a map's values."""
+    if _is_map(fd):
+        for key in sorted(value):
+            yield f"{fd.name}[{key!r}]", value[key]
+    elif fd.is_repeated:
+        for i, item in enumerate(value):
+            yield f"{fd.name}[{i}]", item
+    else:
+        yield fd.name, value
+
+
+def _holding_enums(root: Any) -> frozenset[str]:
+    """Full names of the message types under `root` that hold an enum field,
+    themselves or through a field of a type that does (a fixpoint: Expr
+    holds itself)."""
+    reachable: dict[str, Any] = {}
+    todo = [root]
+    while todo:
+        desc = todo.pop()
+        if desc.full_name not in reachable:
+            reachable[desc.full_name] = desc
+            todo.extend(fd.message_type for fd in desc.fields if fd.message_type is not None)
+    holds = {name for name, desc in reachable.items() if any(fd.enum_type is not None for fd in desc.fields)}
+    grew = True
+    while grew:
+        before = len(holds)
+        holds |= {name for name, desc in reachable.items()
+                  if any(fd.message_type is not None and fd.message_type.full_name in holds for fd in desc.fields)}
+        grew = len(holds) > before
+    return frozenset(holds)
+
+
+_HOLDS_ENUM = _holding_enums(bundle_pb2.CompiledFlag.DESCRIPTOR)
 
 
 def check_expr(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int = 0) -> None:
@@ -102,10 +168,10 @@ def _match(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth
     if m.op == m.OP_UNSPECIFIED:
         raise FlagError(f"{where}: match without an operator")
     if m.op == m.OP_REGEX:
-        try:
-            re.compile(m.pattern)
-        except (re.error, RecursionError, OverflowError) as exc:
-            raise FlagError(f"{where}: bad regex {m.pattern!r}: {exc}") from None
+        try:  # compiled here, once, with the options evaluation uses; the match nodes reuse it
+            regex.compiled(m.pattern, m.ignore_case)
+        except regex.RegexError as exc:
+            raise FlagError(f"{where}: RE2 does not compile regex {m.pattern!r}: {exc}") from None
 
 
 def _flag(expr: bundle_pb2.Expr, n_dims: int, n_strings: int, where: str, depth: int) -> None:

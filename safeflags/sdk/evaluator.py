@@ -54,6 +54,14 @@ MAX_TRACKED = 1000
 """Distinct (flag, kind) error counters kept; callers passing endless unknown
 keys must not grow memory without bound."""
 
+MAX_KEY_KEPT = 200
+"""Characters of a flag key (and of an error kind) kept in a counter or a log
+line: with MAX_TRACKED, what hostile keys can make the counters hold is bounded
+in bytes (under 1 MB), not only in entries."""
+
+MAX_MESSAGE_KEPT = 1000
+"""Characters of an error message logged (it may quote a key or a request value)."""
+
 TYPE_NAMES: dict[int, str] = {T.FLAG_TYPE_BOOL: "bool", T.FLAG_TYPE_STRING: "string", T.FLAG_TYPE_INT: "int",
               T.FLAG_TYPE_FLOAT: "float", T.FLAG_TYPE_JSON: "json"}
 TYPES_BY_NAME: dict[str, int] = {name: t for t, name in TYPE_NAMES.items()}
@@ -95,7 +103,8 @@ class Evaluator:
     def from_bytes(cls, data: bytes, static: Mapping[str, object] | None = None, digest: str | None = None,
                    on_error: ErrorHook | None = None) -> Evaluator:
         """A client serving `data`; BundleError when the bytes cannot serve."""
-        return cls(Snapshot.from_bytes(data, static=static, digest=digest), static=static, on_error=on_error)
+        # The snapshot's copy of `static`, read once: a mapping is never read again.
+        return cls(Snapshot.from_bytes(data, static=static, digest=digest), on_error=on_error)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], static: Mapping[str, object] | None = None,
@@ -264,8 +273,10 @@ class Evaluator:
         # is reported even when another was reported for the same flag before.
         unexpected = code is ErrorCode.GENERAL and not isinstance(exc, EvaluationError)
         kind = f"GENERAL:{type(exc).__name__}" if unexpected else code.value
+        # A caller may pass any string as a key: counters and logs keep its start only.
+        shown, kind, message = _kept(name), _kept(kind), _kept(message, MAX_MESSAGE_KEPT)
         with self._lock:
-            counter = (name, kind)
+            counter = (shown, kind)
             if counter not in self._errors and len(self._errors) >= MAX_TRACKED:
                 counter = ("(other flags)", kind)
             first = counter not in self._errors
@@ -274,10 +285,10 @@ class Evaluator:
             return
         if code is ErrorCode.GENERAL:
             log.error("safeflags: flag %r failed, serving the code default (reported once): %s",
-                      name, message, exc_info=exc)
+                      shown, message, exc_info=exc)
         else:
             log.warning("safeflags: flag %r: %s: %s (serving the code default; reported once)",
-                        name, code.value, message)
+                        shown, code.value, message)
         if self._on_error is not None:
             try:
                 self._on_error(name, exc)
@@ -288,3 +299,8 @@ class Evaluator:
 def _name(key: object) -> str:
     # Never call a hostile object's __repr__/__str__: its type name is enough.
     return key if type(key) is str else f"<{type(key).__name__}>"
+
+
+def _kept(text: str, limit: int = MAX_KEY_KEPT) -> str:
+    """`text`, or its first `limit` characters and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -45,6 +45,11 @@ OPS = {
 
 FieldPath = tuple[str | int, ...]
 
+# What each literal kind accepts (safeflags/sdk/kernel/timestamps.py and semver.py).
+DATE_HINT = "write a real day as YYYY-MM-DD, e.g. 2027-03-01"
+TIMESTAMP_HINT = "write RFC 3339 with its offset, e.g. 2027-03-01T09:00:00Z, or a date alone (midnight UTC)"
+SEMVER_HINT = "write semver 2.0.0, e.g. 2.14.0 or 2.14.0-rc.1 (no leading zeros)"
+
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -118,7 +123,7 @@ class _Checker:
         }[d.type]
         if not ok:
             self.error(path, f"{_show(value)} is not {_article(d.type)} {d.type} value, as dimension {name!r} needs",
-                       "SF103", value)
+                       "SF103", value, hint={"semver": SEMVER_HINT, "timestamp": TIMESTAMP_HINT}.get(d.type))
         elif d.type == "enum" and value not in d.values:
             hint = did_you_mean(value, d.values)
             self.error(
@@ -152,7 +157,7 @@ class _Checker:
             if dtype not in ("string", "enum"):
                 self.error((*path, "op"), f"{c.op!r} needs a string dimension; {c.dim!r} is {dtype}", "SF103", c.op)
             if c.op == "regex":
-                why = regex.check(c.value)
+                why = regex.check(c.value, c.ignore_case)
                 if why is not None:
                     self.error((*path, "value"), f"regex {c.value!r} refused: {why}", "SF109", c.value)
         elif isinstance(c, m.PercentCond):
@@ -187,11 +192,19 @@ class _Checker:
                 "variants: " + ", ".join(sorted(names)) if names else "declare variants first"),
         )
 
+    def dates(self, flag: m.FlagModel) -> None:
+        """The date fields name real days (not month 13, not February 30th)."""
+        for name in ("expires", "fully_rolled_out_since"):
+            text = getattr(flag, name)
+            if text is not None and timestamps.calendar_date(text) is None:
+                self.error((name,), f"{text!r} is not a calendar date", "SF109", text, hint=DATE_HINT)
+
     def flag(self, flag: m.FlagModel) -> None:
         if flag.key is not None and flag.key != self.key:
             self.error(("key",), f"key {flag.key!r} does not match the file's path (which makes it {self.key!r})",
                        "SF106", flag.key)
         self.value(("default",), flag.type, flag.default)
+        self.dates(flag)
         seen_names: set[str] = set()
         seen_values: set[str] = set()
         for i, v in enumerate(flag.variants):
@@ -218,7 +231,7 @@ class _Checker:
                     self.condition(("rollout", "stages", i, "scope"), st.scope)
                 if st.not_before is not None and timestamps.to_epoch(st.not_before) is None:
                     self.error(("rollout", "stages", i, "not_before"), f"{st.not_before!r} is not a timestamp",
-                               "SF109", st.not_before)
+                               "SF109", st.not_before, hint=TIMESTAMP_HINT)
             if r.serve is None:
                 if flag.type != "bool":
                     self.error(("rollout", "serve"),
@@ -233,7 +246,7 @@ class _Checker:
         for i, req in enumerate(flag.requires):
             if not semver.is_valid(req.min_version):
                 self.error(("requires", i, "min_version"), f"{req.min_version!r} is not a semantic version",
-                           "SF109", req.min_version)
+                           "SF109", req.min_version, hint=SEMVER_HINT)
         for dim in ("service", "service_version"):
             if flag.requires and dim not in self.config.dimensions:
                 self.error(("requires",), f"'requires' needs the dimension {dim!r} in safeflags.yaml", "SF104")

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from safeflags.compile.config import did_you_mean
+from safeflags.sdk.kernel.timestamps import calendar_date
 from safeflags.v1 import common_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.finding import Finding, Severity
@@ -40,8 +40,10 @@ class Expiry(FlagValidator):
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
         if flag.expires:
-            when = date.fromisoformat(flag.expires)
-            if when < ctx.today:
+            # None when the date is not a real one: the compiler already refused
+            # it (SF109) and a validator never raises over what it is given.
+            when = calendar_date(flag.expires)
+            if when is not None and when < ctx.today:
                 days = (ctx.today - when).days
                 yield self.at(flag, f"the flag expired on {flag.expires}, {days} day{'s' if days != 1 else ''} ago",
                               ctx.literal(flag, flag.expires), hint="remove the flag, or move its expiry with a reason")
@@ -132,9 +134,10 @@ class StaleRollout(FlagValidator):
         max_days: int = Field(default=30, ge=0)
 
     def check_flag(self, flag: FlagSpec, ctx: Context) -> Iterator[Finding]:
-        if not flag.fully_rolled_out_since:
+        since = calendar_date(flag.fully_rolled_out_since)
+        if since is None:  # absent, or not a real date (SF109)
             return
-        days = (ctx.today - date.fromisoformat(flag.fully_rolled_out_since)).days
+        days = (ctx.today - since).days
         if days > self.options.max_days:  # type: ignore[attr-defined]
             yield self.at(flag, f"fully rolled out for {days} days (since {flag.fully_rolled_out_since}): clean it up",
                           ctx.field(flag, "fully_rolled_out_since"), hint="remove the flag and the old code path")
