@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import struct
@@ -82,9 +83,26 @@ def compiler_fingerprint(package: Path | None = None) -> str:
     return _fingerprint(package)
 
 
+# Libraries whose behaviour decides a compile's output as much as our own
+# source: the Jsonnet engine, RE2 (what a pattern compiles to, what it
+# refuses), pydantic (the model's parsing) and protobuf (serialisation).
+LIBRARIES = ("gojsonnet", "google-re2", "pydantic", "protobuf")
+
+
+def library_versions() -> list[str]:
+    versions = []
+    for dist in LIBRARIES:
+        try:
+            versions.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            # No metadata (a vendored copy): its version cannot be told, say so in the key.
+            versions.append(f"{dist}==unknown")
+    return versions
+
+
 @functools.cache
 def _fingerprint(package: Path) -> str:
-    parts: list[str | bytes] = []
+    parts: list[str | bytes] = [*library_versions()]
     for path in fingerprinted_files(package):
         parts += [path.relative_to(package).as_posix(), path.read_bytes()]
     return digest(*parts)

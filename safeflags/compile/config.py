@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from safeflags.sdk.interpret import MAX_FLAG_DEPTH
 from safeflags.source.errors import ConfigError, SourceError
 from safeflags.v1 import common_pb2
 
@@ -72,6 +73,18 @@ class OwnerConfig(_Strict):
 class LimitsConfig(_Strict):
     eval_timeout_seconds: float = Field(default=10.0, gt=0)
     max_stack: int = Field(default=500, gt=10)
+    # Resident memory of one evaluator process (one per core): 2 GiB keeps a
+    # 2-core, 24 GB machine safe with workers replaced after a kill, while a
+    # real flag needs tens of MiB. Below ~128 MiB the interpreter and the
+    # parser alone would not fit.
+    eval_memory_mib: int = Field(default=2048, ge=128)
+    # A flag's JSON (compact): far above a real flag, small enough to parse in well under a second.
+    max_output_kib: int = Field(default=1024, ge=1)
+    # Prerequisites (and flagIs conditions), checked by SF203: the longest chain below a flag, in
+    # flags, and the distinct flags one flag names. At most the SDK's own cut-off: a deeper chain
+    # would silently be unmet at evaluation.
+    max_prerequisite_depth: int = Field(default=8, ge=1, le=MAX_FLAG_DEPTH)
+    max_prerequisite_fanout: int = Field(default=16, ge=1)
 
 
 class RepoConfigModel(_Strict):

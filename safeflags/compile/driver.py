@@ -23,6 +23,8 @@ from safeflags.compile.cache import (
     digest,
 )
 from safeflags.compile.config import RepoConfig, load_config
+from safeflags.compile.discovery import discover as discover  # re-exported: what benchmarks list
+from safeflags.compile.discovery import scan
 from safeflags.compile.load import iter_evaluate
 from safeflags.compile.lower import LoweredFlag, Lowerer
 from safeflags.compile.messages import EvalSettings
@@ -32,7 +34,7 @@ from safeflags.compile.parse.model import key_for_path
 from safeflags.compile.pipeline import FlagOutcome, FlagParser
 from safeflags.source.errors import SourceError
 from safeflags.source.jsonnet import engine_version, ext_codes_for
-from safeflags.source.sandbox import Importer
+from safeflags.source.sandbox import Importer, RepoFileRefused, read_repo_file
 from safeflags.v1 import bundle_pb2, spec_pb2
 from safeflags.version import __version__
 
@@ -40,6 +42,9 @@ COMPILER_VERSION = f"safeflags {__version__}"
 # Below this many files to evaluate, parsing here costs less than loading the
 # parser into every evaluator process.
 PARSE_IN_WORKERS_FROM = 64
+# Even then, a flag whose JSON is this long is parsed in its evaluator process,
+# under the deadline (the output limit bounds it too: ~0.2 s per 750 KB of rules).
+PARSE_IN_WORKER_BYTES = 64 << 10
 
 
 class FlagFacts:
@@ -71,8 +76,8 @@ class FlagFacts:
         text = self._source
         if text is None:
             try:
-                text = (self.root / self.file).read_text(encoding="utf-8")
-            except OSError:
+                text = read_repo_file(self.root, self.file).decode("utf-8")
+            except (RepoFileRefused, UnicodeDecodeError):
                 return None
         return Locator(text)
 
@@ -117,31 +122,6 @@ class CompileResult:
         return self.flag_facts(key).locator
 
 
-def discover(config: RepoConfig) -> list[str]:
-    """Every flag file, repository-relative, sorted: what
-    `flags_dir.rglob("*.jsonnet")` finds that is a file, by os.scandir."""
-    base = config.flags_dir.relative_to(config.root).as_posix()
-    found: list[str] = []
-
-    def walk(directory: str, rel: str) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)
-        except PermissionError:
-            return
-        except FileNotFoundError:
-            return
-        for e in entries:
-            path = rel + e.name if rel else e.name
-            if e.name.endswith(".jsonnet") and e.is_file():
-                found.append(path)
-            if e.is_dir() and not e.is_symlink():
-                walk(e.path, path + "/")
-
-    walk(str(config.flags_dir), "" if base == "." else base + "/")
-    return sorted(found)
-
-
 def eval_settings(config: RepoConfig) -> EvalSettings:
     """How the evaluator processes run this repository's flag files."""
     return EvalSettings(
@@ -151,6 +131,8 @@ def eval_settings(config: RepoConfig) -> EvalSettings:
         ext_codes=ext_codes_for(config.catalog_json()),
         max_stack=config.model.limits.max_stack,
         timeout=config.model.limits.eval_timeout_seconds,
+        max_output=config.model.limits.max_output_kib << 10,
+        max_memory=config.model.limits.eval_memory_mib << 20,
     )
 
 
@@ -187,9 +169,10 @@ def compile_repo(
     started = time.perf_counter()
     config = load_config(root)
     result = CompileResult(config=config)
-    paths = discover(config)
+    found = scan(config)
+    result.errors.extend(found.refused)
     keyed: dict[str, str] = {}
-    for rel in paths:
+    for rel in found.paths:
         key = key_for_path(rel, config.model.flags_dir)
         if key is None:
             result.errors.append(SourceError(
@@ -220,8 +203,8 @@ def compile_repo(
             outcomes[rel] = parser.outcome(rel, keyed[rel], entry.json_text, entry.imports)
             _store(store, rel, hashes[rel], entry, outcomes[rel])  # type: ignore[arg-type]
     result.cached = len(keyed) - len(todo)
-    if len(todo) >= PARSE_IN_WORKERS_FROM:
-        settings = replace(settings, parse_config=digest(config.text), keep_json=store is not None)
+    settings = replace(settings, parse_config=digest(config.text), keep_json=store is not None,
+                       parse_from=0 if len(todo) >= PARSE_IN_WORKERS_FROM else PARSE_IN_WORKER_BYTES)
     for res in iter_evaluate(todo, settings, jobs=jobs, progress=progress):
         if res.error is not None:
             outcomes[res.path] = FlagOutcome(res.imports, [_explain_jsonnet_error(res.error, config)])
@@ -265,7 +248,7 @@ def _open_cache(config: RepoConfig, settings: EvalSettings, cache_dir: Path | No
     fingerprint = compiler_fingerprint()
     evaluation = digest(
         COMPILER_VERSION, engine_version(), json.dumps(settings.ext_codes, sort_keys=True), str(settings.max_stack),
-        config.model.flags_dir, config.model.templates_dir, fingerprint,
+        str(settings.max_output), config.model.flags_dir, config.model.templates_dir, fingerprint,
     )
     parsing = digest(config.text, fingerprint)
     importer = Importer(config.root, [config.flags_dir, config.templates_dir], [config.templates_dir])

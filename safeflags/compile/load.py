@@ -3,7 +3,8 @@
 Jsonnet is Turing-complete: a flag can loop for ever or build a huge value.
 The engine cannot be interrupted from Python, so files are evaluated in
 separate processes; a worker that misses its deadline is killed, its file
-gets a located timeout error and the rest of its work is handed on. Workers
+gets a located timeout error and the rest of its work is handed on; so is
+one that grows past its memory limit or dies (process.py). Workers
 are fresh interpreters (`python -m safeflags.compile.load`), not forks: the
 Go runtime inside the engine does not survive a fork, and multiprocessing's
 spawn would re-run the caller's main module. They speak JSON lines over
@@ -11,27 +12,25 @@ their stdin and stdout.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import posixpath
-import subprocess
 import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from safeflags.compile import process
 from safeflags.compile.messages import (
     EvalResult,
     EvalSettings,
-    result_from_json,
     result_to_json,
 )
+from safeflags.compile.process import EvaluatorProcess, OutputTooLarge
 from safeflags.source.errors import SourceError
-from safeflags.source.sandbox import Call, RecordingImporter
+from safeflags.source.sandbox import Call, RecordingImporter, RepoFileRefused, read_repo_file
 
 # Files per message: enough to amortise the pipe round trip and the engine's
 # per-VM start-up (the template libraries are parsed once per VM: 64 files
@@ -58,36 +57,63 @@ def worker_main() -> None:
             if done is not None:
                 continue
             for path in group:
-                res = _evaluate_one(path, root, importer, settings)
+                try:
+                    res = _evaluate_one(path, root, importer, settings)
+                except Exception as exc:  # a fault here costs this file, not the worker and its batch
+                    why = (process.memory_message(settings.max_memory) if isinstance(exc, MemoryError)
+                           else f"the evaluator failed ({type(exc).__name__})")
+                    res = EvalResult(path, None, (), SourceError(path, 0, 0, why, stage="jsonnet"))
                 out.write(result_to_json(parse(res)) + "\n")
                 out.flush()
 
 
 def _parser(settings: EvalSettings) -> Callable[[EvalResult], EvalResult]:
-    """Parse and lower in this worker when asked to and the configuration
-    reads the same here as in the caller; else leave it to the caller."""
-    if settings.parse_config:
-        from safeflags.compile.pipeline import FlagParser
+    """Parse and lower in this worker the flags it is asked to (all, or
+    those whose JSON is at least `parse_from` bytes: then their parse runs
+    under the deadline too), when the configuration reads the same here as
+    in the caller; else leave it to the caller. The parser is loaded on
+    first need."""
+    if not settings.parse_config:
+        return lambda res: res
+    made: list[Callable[[EvalResult], EvalResult]] = []
 
-        parser = FlagParser.for_worker(Path(settings.root), settings.parse_config, settings.keep_json)
-        if parser is not None:
-            return parser.parse_result
-    return lambda res: res
+    def parse(res: EvalResult) -> EvalResult:
+        if settings.parse_from and len(res.json_text or "") < settings.parse_from:
+            return res
+        if not made:
+            from safeflags.compile.pipeline import FlagParser
+
+            parser = FlagParser.for_worker(Path(settings.root), settings.parse_config, settings.keep_json)
+            made.append(parser.parse_result if parser is not None else lambda r: r)
+        return made[0](res)
+
+    return parse
 
 
 def _evaluate_one(path: str, root: Path, importer: RecordingImporter, settings: EvalSettings) -> EvalResult:
     from safeflags.source.jsonnet import JsonnetFailed, evaluate
 
     try:
-        source = (root / path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return EvalResult(path, None, (), SourceError(path, 0, 0, f"cannot read: {exc}", stage="jsonnet"))
+        data = read_repo_file(root, path)  # never through a link, never naming the absolute path
+    except RepoFileRefused as exc:
+        return EvalResult(path, None, (), SourceError(path, 0, 0, str(exc), stage="jsonnet"))
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        why = f"not UTF-8 text (byte 0x{data[exc.start]:02x}): a flag file is UTF-8 Jsonnet"
+        return EvalResult(path, None, (), SourceError(path, line, col, why, stage="jsonnet"))
     importer.reset()
     importer.remember(path, source)
     try:
         ev = evaluate(path, source, importer, settings.ext_codes, settings.max_stack)
     except JsonnetFailed as exc:
         return EvalResult(path, None, tuple(sorted(importer.imported)), exc.error)
+    size = process.json_size(ev.json_text, settings.max_output)
+    if size > settings.max_output:
+        too_large = SourceError(path, 0, 0, process.output_message(size, settings.max_output), stage="jsonnet")
+        return EvalResult(path, None, ev.imports, too_large)
     return EvalResult(path, ev.json_text, ev.imports, None, tuple(importer.calls))
 
 
@@ -114,7 +140,10 @@ def _evaluate_together(paths: list[str], importer: RecordingImporter,
     evaluates them one by one, for exactly located errors). A file's imports
     are those made from its directory and, transitively, from the
     directories of what it imported: a superset of its own only when
-    several files of the group lazily share a library."""
+    several files of the group lazily share a library. A file evaluated
+    alone would be refused for what an import is not (a NUL byte, bytes
+    that are not UTF-8, a value over the output limit): such a group is
+    evaluated file by file too, so batching never changes a result."""
     from safeflags.source.jsonnet import JsonnetFailed, evaluate
 
     importer.reset()
@@ -122,6 +151,8 @@ def _evaluate_together(paths: list[str], importer: RecordingImporter,
     try:
         values = json.loads(evaluate("", snippet, importer, settings.ext_codes, settings.max_stack).json_text)
     except (JsonnetFailed, ValueError):
+        return None
+    if not all(_plain_text(importer.answered("", p)) for p in paths):
         return None
     by_base: dict[str, list[Call]] = defaultdict(list)
     for call in importer.calls:
@@ -140,8 +171,20 @@ def _evaluate_together(paths: list[str], importer: RecordingImporter,
                 bases.append(posixpath.dirname(call[2]))
         imports = tuple(sorted({c[2] for c in calls} - {path}))
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if process.json_size(text, settings.max_output) > settings.max_output:
+            return None
         out.append(EvalResult(path, text, imports, None, tuple(calls)))
     return out
+
+
+def _plain_text(data: bytes | None) -> bool:
+    if data is None or b"\0" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _worker_env() -> dict[str, str]:
@@ -152,56 +195,6 @@ def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOGC", "400")
     return env
-
-
-class _Worker:
-    def __init__(self, settings: EvalSettings):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "safeflags.compile.load"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
-            env=_worker_env(),
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self.fd = self.stdout.fileno()  # what `wait` watches and `recv` reads
-        self.stdin.write(json.dumps(asdict(settings)) + "\n")
-        self.pending: deque[str] = deque()
-        self.deadline = 0.0
-        self.partial = b""
-        self.batched = False
-
-    def send(self, batch: list[str], timeout: float) -> None:
-        self.batched = len(batch) > 1
-        self.pending.extend(batch)
-        self.deadline = time.monotonic() + timeout
-        self.stdin.write(json.dumps(batch) + "\n")
-        self.stdin.flush()
-
-    def recv(self) -> list[EvalResult]:
-        """The results the worker has written so far (maybe none yet: a
-        partial line). Reads the pipe directly: a buffered readline could
-        pull several lines into its buffer, where `wait` on the pipe cannot
-        see them, and the pool would sit idle until the deadline."""
-        chunk = os.read(self.fd, 1 << 20)
-        if not chunk:
-            raise EOFError
-        *lines, self.partial = (self.partial + chunk).split(b"\n")
-        return [result_from_json(line.decode("utf-8")) for line in lines]
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.stdin.close()
-        try:
-            self.proc.wait(2)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(5)
-        for f in (self.stdin, self.stdout):
-            with contextlib.suppress(OSError):
-                f.close()
 
 
 def default_jobs() -> int:
@@ -235,7 +228,9 @@ def iter_evaluate(
     queue: deque[str] = deque(_interleave(todo))
     results: dict[str, EvalResult] = {}
     solo: set[str] = set()  # files of a batch that died or stalled: retried one per message
-    workers = [_Worker(settings) for _ in range(jobs)]
+    env = _worker_env()
+    workers = [EvaluatorProcess(settings, env) for _ in range(jobs)]
+    watch = process.resident_bytes(os.getpid()) is not None  # else only the deadline bounds a worker
     try:
         for w in workers:
             _feed(w, queue, settings.timeout, solo)
@@ -244,21 +239,27 @@ def iter_evaluate(
             while queue and len([w for w in workers if w.pending]) < jobs:
                 idle = next((w for w in workers if not w.pending), None)
                 if idle is None:
-                    idle = _Worker(settings)
+                    idle = EvaluatorProcess(settings, env)
                     workers.append(idle)
                 _feed(idle, queue, settings.timeout, solo)
             busy = [w for w in workers if w.pending]
-            soonest = min(w.deadline for w in busy)
-            ready = wait([w.fd for w in busy], timeout=max(0.0, soonest - time.monotonic()))
+            soonest = min(w.deadline for w in busy) - time.monotonic()
+            errs = {w.errfd: w for w in workers if w.errfd is not None}
+            ready = set(wait([w.fd for w in busy] + list(errs),
+                             timeout=max(0.0, min(soonest, process.POLL_SECONDS) if watch else soonest)))
+            for fd, w in errs.items():
+                if fd in ready:
+                    w.drain_stderr()
             for w in busy:
                 got: list[EvalResult] = []
+                now = time.monotonic()
                 if w.fd in ready:
                     try:
                         got = w.recv()
+                    except OutputTooLarge as exc:
+                        why = str(exc)
                     except (EOFError, OSError, ValueError):
-                        got, back = _fail_current(w, "the evaluator process died", solo)
-                        queue.extendleft(back)
-                        workers.remove(w)
+                        why = w.death()
                     else:
                         for res in got:
                             w.pending.remove(res.path)
@@ -266,16 +267,17 @@ def iter_evaluate(
                             w.deadline = time.monotonic() + settings.timeout
                         if not w.pending:
                             _feed(w, queue, settings.timeout, solo)
-                elif time.monotonic() >= w.deadline:
-                    why = (
-                        f"evaluation did not finish within {settings.timeout:g} s (unbounded recursion or a huge "
-                        "loop?); limits.eval_timeout_seconds in safeflags.yaml sets the bound"
-                    )
+                        why = ""
+                elif now >= w.deadline:
+                    why = process.timeout_message(settings.timeout)
+                elif watch and w.over_memory(now):
+                    why = process.memory_message(settings.max_memory)
+                else:
+                    continue
+                if why:
                     got, back = _fail_current(w, why, solo)
                     queue.extendleft(back)
                     workers.remove(w)
-                else:
-                    continue
                 for res in got:
                     results[res.path] = res
                     yield res
@@ -300,7 +302,7 @@ def _interleave(paths: list[str]) -> list[str]:
     return out
 
 
-def _feed(w: _Worker, queue: deque[str], timeout: float, solo: set[str]) -> None:
+def _feed(w: EvaluatorProcess, queue: deque[str], timeout: float, solo: set[str]) -> None:
     batch: list[str] = []
     while queue and len(batch) < BATCH:
         if queue[0] in solo:
@@ -312,7 +314,7 @@ def _feed(w: _Worker, queue: deque[str], timeout: float, solo: set[str]) -> None
         w.send(batch, timeout)
 
 
-def _fail_current(w: _Worker, why: str, solo: set[str]) -> tuple[list[EvalResult], list[str]]:
+def _fail_current(w: EvaluatorProcess, why: str, solo: set[str]) -> tuple[list[EvalResult], list[str]]:
     """Kill `w`; its current file gets the error, the files after it are
     returned for another worker. When the worker held a batch, which file was
     at fault is unknown: nobody is blamed and each is retried on its own."""
@@ -323,7 +325,8 @@ def _fail_current(w: _Worker, why: str, solo: set[str]) -> tuple[list[EvalResult
         solo.update(rest)
         return [], rest[::-1]  # extendleft reverses
     culprit = w.pending.popleft()
-    failed = EvalResult(culprit, None, (), SourceError(culprit, 1, 1, why, stage="jsonnet"))
+    # About the file as a whole: no line of it is known to be at fault.
+    failed = EvalResult(culprit, None, (), SourceError(culprit, 0, 0, why, stage="jsonnet"))
     rest = list(w.pending)
     w.pending.clear()
     return [failed], rest[::-1]  # extendleft reverses

@@ -18,10 +18,18 @@ class EvalSettings:
     ext_codes: dict[str, str]
     max_stack: int
     timeout: float
+    # A flag's JSON longer than this (compact, in bytes) is an error, so what
+    # crosses the pipe and is parsed stays small.
+    max_output: int = 1 << 20
+    # Resident memory an evaluator process may reach before it is killed
+    # (bytes; enforced by the caller, see load.py).
+    max_memory: int = 2 << 30
     # When set, the digest of safeflags.yaml's text: the workers also parse
-    # and lower each flag (on every core, not only the caller's), if their
-    # own reading of the configuration has that digest.
+    # and lower the flags whose JSON is at least `parse_from` bytes (0: every
+    # flag, on every core, not only the caller's), if their own reading of
+    # the configuration has that digest.
     parse_config: str = ""
+    parse_from: int = 0
     # With parse_config: whether the caller keeps each parsed flag's JSON
     # and imports made (for its cache); without a cache they are not sent.
     keep_json: bool = True

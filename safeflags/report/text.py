@@ -13,7 +13,7 @@ class TextReporter(Reporter):
     def render(self, outcome: Outcome) -> str:
         lines: list[str] = []
         for f in outcome.findings:
-            source = read_line(self.root / f.file, f.line) if f.line else None
+            source = read_line(self.root / f.file, f.line, root=self.root) if f.line else None
             # An unknown column points at the line's first character, not at its indent.
             col = f.column or (len(source) - len(source.lstrip()) + 1 if source else 1)
             where = f"{f.file}:{f.line}:{col}" if f.line else f.file

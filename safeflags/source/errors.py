@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.source.sandbox import RepoFileRefused, open_in_repo
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class SourceError:
         lines = [head]
         text = self.source_line
         if text is None and root is not None and self.line:
-            text = read_line(root / self.file, self.line)
+            text = read_line(root / self.file, self.line, root=root)
         if text is not None and self.line:
             lines.append(f"    {text.rstrip()}")
             lines.append("    " + " " * (max(self.column, 1) - 1) + "^")
@@ -65,12 +66,21 @@ class ConfigError(SafeflagsError):
         super().__init__("; ".join(e.location() + ": " + e.message for e in errors))
 
 
-def read_line(path: Path, line: int) -> str | None:
+def read_line(path: Path, line: int, *, root: Path | None = None) -> str | None:
+    """Line `line` of `path`, to quote under an error; None when it cannot be
+    read. With `root`, `path` must lie inside it and is reached without
+    following any symbolic link below it; without, a link as the last part or
+    anything but a regular file is still refused, so an error never quotes
+    a file a committed link points at."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        if root is not None:
+            fd = open_in_repo(root, path.relative_to(root).as_posix())
+        else:
+            fd = open_in_repo(path.parent, path.name)
+        with open(fd, encoding="utf-8", errors="replace") as fh:
             for i, text in enumerate(fh, start=1):
                 if i == line:
                     return text.rstrip("\n")
-    except OSError:
+    except (OSError, ValueError, RepoFileRefused):
         return None
     return None

@@ -43,6 +43,9 @@ def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, st
     """
     import _gojsonnet
 
+    nul = source.find("\0")
+    if nul >= 0:  # the binding hands the source to the engine as a C string: it would stop there
+        raise JsonnetFailed(_at(path, source, nul, "a NUL byte: Jsonnet source is text"))
     try:
         text = _gojsonnet.evaluate_snippet(
             path,
@@ -53,19 +56,32 @@ def evaluate(path: str, source: str, importer: Importer, ext_codes: dict[str, st
             max_trace=20,
         )
     except (RuntimeError, UnicodeDecodeError) as exc:
-        # go-jsonnet's binding copies an import callback's error message
-        # without its terminator, so the text after it is garbage (at worst
-        # not UTF-8 at all): a refusal is reported from the importer's own
-        # record instead.
-        refusal = importer.refusal
-        if refusal is not None:
-            told = str(exc) if isinstance(exc, RuntimeError) else ""
-            raise JsonnetFailed(_refused(refusal, path, told, importer)) from None
-        if isinstance(exc, UnicodeDecodeError):
-            raise JsonnetFailed(SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error",
-                                            stage="jsonnet")) from None
-        raise JsonnetFailed(parse_error(str(exc), path, importer.sources())) from None
+        raise JsonnetFailed(_engine_error(exc, path, importer)) from None
+    except ValueError as exc:  # from the binding, for input it cannot pass on
+        raise JsonnetFailed(SourceError(path, 0, 0, f"the Jsonnet engine refused its input: {exc}",
+                                        stage="jsonnet")) from None
     return Evaluated(path, text, tuple(sorted(importer.imported)))
+
+
+def _engine_error(exc: RuntimeError | UnicodeDecodeError, path: str, importer: Importer) -> SourceError:
+    # go-jsonnet's binding copies an import callback's error message without
+    # its terminator, so the text after it is garbage (at worst not UTF-8 at
+    # all): a refusal is reported from the importer's own record instead.
+    refusal = importer.refusal
+    if refusal is not None:
+        return _refused(refusal, path, str(exc) if isinstance(exc, RuntimeError) else "", importer)
+    if isinstance(exc, UnicodeDecodeError):
+        return SourceError(path, 0, 0, "the Jsonnet engine reported an unreadable error", stage="jsonnet")
+    return parse_error(str(exc), path, importer.sources())
+
+
+def _at(path: str, source: str, offset: int, message: str) -> SourceError:
+    """An error at character `offset` of `source`, quoting its line (a NUL shown as U+2400)."""
+    line = source.count("\n", 0, offset) + 1
+    start = source.rfind("\n", 0, offset) + 1
+    end = source.find("\n", offset)
+    text = source[start: end if end >= 0 else len(source)].replace("\0", "\u2400")
+    return SourceError(path, line, offset - start + 1, message, stage="jsonnet", source_line=text)
 
 
 def _refused(refusal: tuple[str, str], main_file: str, text: str, importer: Importer) -> SourceError:
@@ -98,7 +114,9 @@ def parse_error(text: str, main_file: str, sources: dict[str, str] | None = None
 
     A runtime error carries a stack of frames; the user wants the line in
     the flag file that led there, so the location is the innermost frame in
-    `main_file`, and a frame inside a library is named in the hint.
+    `main_file`, and a frame inside a library is named in the hint. Only
+    frames in files the engine read count: an `error` message can hold
+    lines shaped like frames, naming any path.
     """
     sources = sources or {}
     lines = text.rstrip("\n").split("\n")
@@ -110,7 +128,7 @@ def parse_error(text: str, main_file: str, sources: dict[str, str] | None = None
             if m is None:
                 continue
             loc = _LOC.match(m.group("loc"))
-            if loc:
+            if loc and (loc.group("file") == main_file or loc.group("file") in sources):
                 frames.append((loc.group("file"), int(loc.group("line")), int(loc.group("col"))))
         if message.startswith("importer error: "):
             message = message.removeprefix("importer error: ")

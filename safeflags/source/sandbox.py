@@ -5,16 +5,118 @@ Absolute paths are refused outright; a relative path is resolved (symlinks
 included) and refused if it lands outside every root, so neither `..` nor a
 symlink can read the rest of the machine. The engine reports the refusal at
 the importing file's line.
+
+Flag files themselves, and the source lines errors quote, are read by
+`open_in_repo`: below the repository root no symbolic link is followed at
+all, and no error names anything but the repository-relative path.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 
 class ImportRefused(Exception):
     pass
+
+
+class RepoFileRefused(Exception):
+    """A repository file that may not be read; the message names no path."""
+
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NO_FOLLOW | getattr(os, "O_CLOEXEC", 0)
+_FILE_FLAGS = os.O_RDONLY | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+# Walking by directory descriptors needs all three; elsewhere each part is lstat-ed first (racy, but
+# the threat is committed content, not a concurrent writer).
+BY_DESCRIPTOR = bool(_NO_FOLLOW) and hasattr(os, "O_DIRECTORY") and os.open in os.supports_dir_fd
+
+
+def _why(exc: OSError) -> str:
+    """An OSError's reason without its file name, which holds the machine's absolute path."""
+    if exc.errno in (errno.ELOOP, errno.EMLINK):  # what O_NOFOLLOW answers for a link (EMLINK on FreeBSD)
+        return "it is a symbolic link, and no link is followed below the repository root"
+    if exc.errno == errno.ENOTDIR:
+        return "a part of its path is not a directory (or is a symbolic link)"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def open_in_repo(root: Path | str, rel: str) -> int:
+    """A read-only descriptor of the regular file `rel` (repository-relative,
+    `/`-separated) under `root`, reached without following any symbolic link
+    below `root` and without building its absolute path (so no path length
+    limit applies either). Raises RepoFileRefused with a message free of
+    paths; the caller closes the descriptor."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in rel:
+        raise RepoFileRefused("not a plain repository-relative path")
+    if not BY_DESCRIPTOR:
+        return _open_checked(Path(root), parts)
+    fd = open_dir_in_repo(root, "/".join(parts[:-1]))
+    try:
+        found = os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        raise RepoFileRefused(f"cannot read: {_why(exc)}") from None
+    finally:
+        os.close(fd)
+    return _regular(found)
+
+
+def open_dir_in_repo(root: Path | str, rel: str) -> int:
+    """A descriptor of directory `rel` under `root` ("" for the root itself),
+    reached as `open_in_repo` reaches a file. Needs descriptor-relative
+    opens (`BY_DESCRIPTOR`)."""
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise RepoFileRefused(f"cannot open the repository: {_why(exc)}") from None
+    try:
+        for part in [p for p in rel.split("/") if p not in ("", ".")]:
+            if part == "..":
+                raise RepoFileRefused("not a plain repository-relative path")
+            sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+    except OSError as exc:
+        os.close(fd)
+        raise RepoFileRefused(f"cannot read: {_why(exc)}") from None
+    except RepoFileRefused:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_checked(root: Path, parts: list[str]) -> int:
+    path = root
+    try:
+        for part in parts:
+            path = path / part
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise RepoFileRefused(f"cannot read: {_why(OSError(errno.ELOOP, ''))}")
+        found = os.open(path, _FILE_FLAGS)
+    except OSError as exc:
+        raise RepoFileRefused(f"cannot read: {_why(exc)}") from None
+    return _regular(found)
+
+
+def _regular(fd: int) -> int:
+    """`fd` if it is a regular file (a FIFO would block, a device never end), in blocking mode."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise RepoFileRefused("cannot read: not a regular file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def read_repo_file(root: Path | str, rel: str) -> bytes:
+    """The bytes of repository file `rel`, read as `open_in_repo` allows."""
+    with os.fdopen(open_in_repo(root, rel), "rb") as fh:
+        return fh.read()
 
 
 class Importer:
@@ -49,6 +151,11 @@ class Importer:
     def remember(self, rel: str, text: str) -> None:
         self._sources[rel] = text
 
+    def answered(self, base: str, rel: str) -> bytes | None:
+        """The bytes the engine was given for importing `rel` from `base`, if it was given any."""
+        memo = self._memo.get((base, rel))
+        return memo[1] if isinstance(memo, tuple) else None
+
     def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
         memo = self._memo.get((base, rel))
         if memo is None:
@@ -56,6 +163,8 @@ class Importer:
                 found, data = self._resolve(base, rel)
             except ImportRefused as exc:
                 memo = self._memo[(base, rel)] = str(exc)
+            except OSError as exc:  # its text would name the absolute path
+                memo = self._memo[(base, rel)] = f"import {rel!r}: cannot read: {_why(exc)}"
             else:
                 memo = self._memo[(base, rel)] = (found, data, data.decode("utf-8", errors="replace"))
         if isinstance(memo, str):

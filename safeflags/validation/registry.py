@@ -76,7 +76,7 @@ def _from_file(root: Path, rel: str) -> list[type[Validator]]:
     if not path.is_relative_to(root.resolve()) or path.suffix != ".py":
         raise ValidatorLoadError(who, "a local validator is a .py file inside the repository")
     if not path.is_file():
-        raise ValidatorLoadError(who, f"no such file in {root}")
+        raise ValidatorLoadError(who, "no such file in the repository")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"safeflags_local_{digest}_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
     try:

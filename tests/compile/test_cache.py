@@ -343,3 +343,21 @@ def test_a_changed_compiler_never_gets_the_old_ones_cached_result(tmp_path: Path
     assert rel in {f for f, _, _ in fresh["errors"]} and {c for _, c, _ in fresh["errors"]} == {code}
     changed = compile_with(patched.parent)  # warm: the cache was filled by the original
     assert (changed["errors"], changed["specs"]) == (fresh["errors"], fresh["specs"])
+
+
+def test_the_fingerprint_names_the_libraries_that_decide_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safeflags.compile import cache
+
+    # An RE2 or pydantic upgrade can change what a flag compiles to (or
+    # whether it compiles): the installed versions are part of the key.
+    versions = cache.library_versions()
+    assert [v.split("==")[0] for v in versions] == list(cache.LIBRARIES)
+    assert all(not v.endswith("==unknown") for v in versions)
+    package = Path(cache.__file__).resolve().parent.parent
+    cache._fingerprint.cache_clear()
+    before = cache.compiler_fingerprint(package)
+    upgraded = [v.replace("google-re2==", "google-re2==9") for v in versions]
+    monkeypatch.setattr(cache, "library_versions", lambda: upgraded)
+    cache._fingerprint.cache_clear()
+    assert cache.compiler_fingerprint(package) != before
+    cache._fingerprint.cache_clear()

@@ -123,15 +123,21 @@ class UnknownEnumValue(CompileErrorValidator):
 
 
 class KeyMismatch(CompileErrorValidator):
-    """Flag key does not match its path, or is taken twice.
+    """Flag key does not match its path, or the path is not a flag file.
 
     **What it catches**: a file outside `flags/<namespace>/<name>.jsonnet`
     or with upper-case/dashed names, an explicit `key:` that differs from
-    the path, two files that give the same key.
+    the path, two files that give the same key; a flag file, folder or
+    `flags/` itself that is a symbolic link (refused without reading the
+    target), something other than a regular file named `*.jsonnet`, a
+    repository-relative path over 512 bytes.
 
-    **Why**: the path is the key services ask for; one source of truth.
+    **Why**: the path is the key services ask for; one source of truth. A
+    committed link could make the compiler read (and an error print) a file
+    outside the repository: a credential, `/proc/self/environ`.
 
-    **How to fix**: rename the file, or drop the `key:` field.
+    **How to fix**: rename the file, or drop the `key:` field; commit the
+    flag file itself instead of a link to it.
 
     **Example**: `flags/billing/New-Path.jsonnet` is not a valid key.
     """
@@ -141,11 +147,14 @@ class KeyMismatch(CompileErrorValidator):
 
 
 class InvalidLiteral(CompileErrorValidator):
-    """Invalid literal: a regex, version or timestamp that does not parse.
+    """Invalid literal: a regex, version, timestamp or date that does not parse.
 
-    **What it catches**: `regex` patterns that do not compile, `min_version`
-    that is not a semantic version, a stage's `not_before` that is not a
-    timestamp.
+    **What it catches**: `regex` patterns that RE2 does not compile (no
+    backreferences, lookaround, atomic groups, possessive repeats or `\\Z`;
+    at most 1 MiB of RE2 program per pattern), `min_version`
+    that is not a semantic version (semver 2.0.0), a stage's `not_before`
+    that is not a timestamp (RFC 3339, or a date alone), an `expires` or
+    `fully_rolled_out_since` that is not a real calendar day (`2027-13-01`).
 
     **Why**: a broken literal would make the rule fail on every request.
 
