@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "history": "safeflags.cli.history_cmd",
     "pin": "safeflags.cli.pin_cmd",
     "publish": "safeflags.cli.publish_cmd",
+    "refresh-signature": "safeflags.cli.refresh_signature_cmd",
     "rollback": "safeflags.cli.rollback_cmd",
     "serve": "safeflags.cli.serve_cmd",
     "unpin": "safeflags.cli.unpin_cmd",

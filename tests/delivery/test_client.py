@@ -90,6 +90,8 @@ def test_signed_bundles_only(signed: Publisher, caplog: pytest.LogCaptureFixture
         assert sum("failed (bad_signature)" in r.message for r in caplog.records) == 1
         signed.publish(3)
         wait_until(lambda: client.get_int("t.n", 0) == 3, what="signed version 3")
+        # The recovery is reported just after the swap, on the delivery thread.
+        wait_until(lambda: "safeflags.delivery.recovered" in [e for e, _ in events], what="recovered")
         assert [e for e, _ in events].count("safeflags.delivery.recovered") == 1
 
 
