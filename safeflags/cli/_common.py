@@ -24,8 +24,10 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
     """Run a command body that returns an exit code; map errors to exit codes.
 
     Expected failures (SafeflagsError) print their message and exit 1 for
-    located compile/config errors, 2 otherwise. Anything else is a bug: print
-    what a bug report needs and exit 2.
+    located compile/config errors, 2 otherwise. A file the system refuses
+    (no permission, no space, not found) is the environment, not a bug: one
+    line, exit 2. Anything else is a bug: print what a bug report needs and
+    exit 2.
     """
 
     @functools.wraps(fn)
@@ -55,10 +57,31 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
         except KeyboardInterrupt:
             click.echo("safeflags: interrupted", err=True)
             code = 130
+        except OSError as exc:
+            message = _os_error(exc)
+            if message is None:
+                _internal_error()
+            else:
+                click.echo(f"safeflags: error: {message}", err=True)
+            code = EXIT_USAGE
         except Exception:  # the last line of defence
-            click.echo("safeflags: internal error, please report it with this trace:", err=True)
-            traceback.print_exc(file=sys.stderr)
+            _internal_error()
             code = EXIT_USAGE
         sys.exit(code)
 
     return wrapper
+
+
+def _os_error(exc: OSError) -> str | None:
+    """One line for an error about a named file (or any missing permission); None when it names nothing."""
+    names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {names or exc}"
+    if not names:
+        return None
+    return f"{exc.strerror or type(exc).__name__}: {names}"
+
+
+def _internal_error() -> None:
+    click.echo("safeflags: internal error, please report it with this trace:", err=True)
+    traceback.print_exc(file=sys.stderr)

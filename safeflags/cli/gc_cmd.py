@@ -15,6 +15,9 @@ def run(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
     for digest in report.deleted:
         click.echo(f"{verb} {digest}")
     click.echo(f"{verb} {len(report.deleted)} bundle(s), kept {len(report.kept)} in {st.url}")
+    if report.swept:
+        click.echo(f"removed {len(report.swept)} leftover(s) of interrupted writes: {', '.join(report.swept[:5])}"
+                   + (", ..." if len(report.swept) > 5 else ""))
     return EXIT_OK
 
 
@@ -28,5 +31,7 @@ def run(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
 @exits
 def command(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
     """Delete old bundles. Never deletes a channel's current or pinned bundle,
-    one of its last KEEP versions, or a recent bundle."""
+    one of its last KEEP versions, a publish, pin or rollback in flight, or a
+    recent bundle; safe to run while others publish. Also removes temporary
+    files that killed writes left, once they are an hour old."""
     return run(store_url, keep, min_age, dry_run)

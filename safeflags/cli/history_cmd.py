@@ -28,6 +28,10 @@ def run(store_url: str, channel: str, as_json: bool = False, last: int | None = 
     rows = []
     for r in records:
         mark = ("serving, pinned" if ptr.pinned else "serving") if r.version == ptr.version else ""
+        if r.abandoned:
+            mark = "abandoned: its publish never finished"
+        elif r.version > max(ptr.latest, ptr.abandoned):
+            mark = "publishing: not applied yet"
         rows.append((r.version, r.published, r.source_revision or "-", r.digest[:19],
                      "yes" if r.signature else "no", "forced" if r.forced else "", mark))
     click.echo(table(rows, ["VERSION", "PUBLISHED", "REVISION", "DIGEST", "SIGNED", "", "STATE"]))

@@ -17,6 +17,7 @@ from safeflags.delivery.delivery import Delivery, DeliveryStatus, Metrics, Updat
 from safeflags.sdk.details import EvaluationDetails, Reason
 from safeflags.sdk.evaluator import ErrorHook, Evaluator
 from safeflags.sdk.snapshot import Snapshot
+from safeflags.store.backend import MAX_BUNDLE_SIZE, MAX_POINTER_SIZE
 
 
 def start_delivery(client: Evaluator, *, store: str, channel: str, static: Mapping[str, object] | None = None,
@@ -40,11 +41,15 @@ class Client(Evaluator):
                  cache_dir: str | os.PathLike[str] | None = None, poll_interval: float = 30.0,
                  public_key: Any = None, stale_after: float | None = None, timeout: float = 5.0,
                  push: bool = True, metrics: Metrics | None = None, warm: bool = True,
-                 on_change: Callable[[Update], object] | None = None):
+                 on_change: Callable[[Update], object] | None = None, min_refresh_interval: float = 1.0,
+                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE):
         """Without `store`, a plain SDK client. With it: load from the store
         (else `cache_dir`, else `cold_start`, else code defaults), then refresh
-        every `poll_interval` seconds and on push. `public_key` (Ed25519: PEM,
+        every `poll_interval` seconds and on push, never twice within
+        `min_refresh_interval`. `public_key` (Ed25519: PEM,
         a PEM file, or base64) makes unsigned or wrongly signed bundles faults.
+        A bundle over `max_bundle_size` bytes or a pointer over
+        `max_pointer_size` is a fault, refused unread.
         `metrics(event, attrs)` hears of updates, faults and recoveries."""
         super().__init__(snapshot, static=static, on_error=on_error)
         self.delivery: Delivery | None = None
@@ -60,7 +65,8 @@ class Client(Evaluator):
         self.delivery = start_delivery(
             self, store=store, channel=channel, static=static, cold_start=cold_start, cache_dir=cache_dir,
             poll_interval=poll_interval, public_key=public_key, stale_after=stale_after, timeout=timeout,
-            push=push, metrics=metrics, warm=warm, on_change=on_change)
+            push=push, metrics=metrics, warm=warm, on_change=on_change, min_refresh_interval=min_refresh_interval,
+            max_bundle_size=max_bundle_size, max_pointer_size=max_pointer_size)
 
     def details(self, key: str, code_default: Any, ctx: Any = None, *, expect: str | None = None) -> EvaluationDetails:
         d = super().details(key, code_default, ctx, expect=expect)

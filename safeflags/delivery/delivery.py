@@ -12,6 +12,9 @@ soon as a publish lands. A new bundle is fetched by digest, checked (digest,
 optional Ed25519 signature of (channel, version, digest), format version,
 replay of an older version),
 built into a snapshot, pre-evaluated, and swapped in with one assignment.
+With a public key, every pointer's signed state is checked first (see
+signature.StateGuard: signed, not expired, not older than the state already
+trusted), and a trusted state past its expiry makes the snapshot STALE.
 Any fault keeps the last good snapshot, is counted, and is reported once per
 incident (a warning on the "safeflags" logger and the `metrics` hook).
 """
@@ -29,6 +32,8 @@ from typing import Any
 from safeflags.delivery.cache import BundleCache
 from safeflags.delivery.signature import (
     SignatureError,
+    StateGuard,
+    StateRefused,
     load_public_key,
     statement,
     verify,
@@ -36,15 +41,18 @@ from safeflags.delivery.signature import (
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.store import open_backend
-from safeflags.store.backend import Backend
+from safeflags.store.backend import MAX_BUNDLE_SIZE, MAX_POINTER_SIZE, Backend
 from safeflags.store.errors import (
     AccessDenied,
     CorruptPointer,
     NotModified,
+    NotRegularFile,
+    ObjectTooLarge,
     StoreError,
     StoreNotFound,
 )
 from safeflags.store.layout import (
+    POINTER_FORMAT,
     Pointer,
     bundle_key,
     check_channel,
@@ -96,6 +104,8 @@ class DeliveryStatus:
     faults: Mapping[str, int] = field(default_factory=dict)
     updates: int = 0
     push: str = "off"  # "off", "connecting", "connected", "disconnected", "unsupported"
+    push_events: int = 0  # channel events the push stream delivered (refreshes are coalesced)
+    expires: str = ""  # when the trusted signed state expires ("" without a public key)
 
 
 class Delivery:
@@ -103,16 +113,24 @@ class Delivery:
                  cold_start: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  poll_interval: float = 30.0, public_key: Any = None, stale_after: float | None = None,
                  timeout: float = 5.0, push: bool = True, metrics: Metrics | None = None, warm: bool = True,
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, clock: Callable[[], float] | None = None,
+                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE,
+                 min_refresh_interval: float = 1.0):
         self.client = client
         self.channel = check_channel(channel)
-        self.backend = backend if backend is not None else open_backend(store, timeout=timeout, retries=1)
+        self.backend = backend if backend is not None else open_backend(
+            store, timeout=timeout, retries=1, max_bundle_size=max_bundle_size, max_pointer_size=max_pointer_size)
         self.url = self.backend.url
         self.static = dict(static or {})
         self.cold_start = cold_start
         self.cache = BundleCache(cache_dir, self.url, channel) if cache_dir is not None else None
         self.poll_interval = poll_interval
+        # Refreshes are at least this far apart however often a push wakes the
+        # poller: a flood of events costs the store one read per gap.
+        self.min_refresh_interval = min_refresh_interval
         self.public_key = load_public_key(public_key) if public_key is not None else None
+        # `clock` (epoch seconds) decides when a signed state has expired; tests pass a fixed one.
+        self.guard = StateGuard(self.public_key, clock or time.time) if self.public_key is not None else None
         self.stale_after = stale_after
         self.timeout = timeout
         self.metrics = metrics
@@ -149,6 +167,8 @@ class Delivery:
         cached = self.cache.load() if self.cache is not None else None
         if cached is not None:
             self.floor = cached[0].version
+            if self.guard is not None:
+                self.guard.restore(cached[0])
         if not self.refresh():
             self._fallback()
         poller = threading.Thread(target=self._poll_loop, name=f"safeflags-poll-{self.channel}", daemon=True)
@@ -170,13 +190,18 @@ class Delivery:
         self._threads.clear()
 
     def _poll_loop(self) -> None:
+        last = time.monotonic()  # start() has just refreshed
         while not self.stop_event.is_set():
             # A little jitter (never longer than the interval) keeps a fleet
             # of services from polling the store in lock step.
             self.wake.wait(self.poll_interval * random.uniform(0.9, 1.0))
-            if self.stop_event.is_set():
+            # Push wakes arriving faster than the minimum gap fold into one
+            # refresh at its end: the wake stays set until it is cleared below.
+            gap = self.min_refresh_interval - (time.monotonic() - last)
+            if self.stop_event.is_set() or (gap > 0 and self.stop_event.wait(gap)):
                 return
             self.wake.clear()
+            last = time.monotonic()
             self.refresh()
 
     # -- refreshing ---------------------------------------------------------------
@@ -197,6 +222,10 @@ class Delivery:
         try:
             obj = self.backend.get(pointer_key(self.channel), if_none_match=self.etag)
         except NotModified:
+            # The store still says the same thing, but maybe nobody signed it again in time.
+            expired = self.guard.expiry_fault() if self.guard is not None else None
+            if expired is not None:
+                raise Fault("expired", f"{where}: {expired}") from None
             self._synced()
             return False
         except StoreError as exc:
@@ -213,12 +242,22 @@ class Delivery:
             raise Fault("corrupt_pointer", str(exc)) from None
         if ptr.channel != self.channel:
             raise Fault("corrupt_pointer", f"{where} is the pointer of channel {ptr.channel!r}")
+        if ptr.format != POINTER_FORMAT:
+            raise Fault("unknown_format", f"{where} is in pointer format {ptr.format!r}; this client reads "
+                                          f"format {POINTER_FORMAT}: upgrade safeflags to follow it")
+        if self.guard is not None:
+            try:
+                self.guard.admit(ptr)
+            except StateRefused as exc:
+                raise Fault(exc.kind, f"{where}: {exc}") from None
         cur = self.pointer
         if ptr.digest == self.digest:
             # Same bytes (maybe pinned or unpinned meanwhile): nothing to load.
             with self._state_lock:
                 # The store now vouches for what the cache or cold start gave us.
                 self.pointer, self.etag, self.origin = ptr, obj.etag, "store"
+                if self.guard is not None:
+                    self.guard.accept(ptr)
             self._synced()
             return False
         served = cur.version if cur is not None else self.floor
@@ -227,6 +266,8 @@ class Delivery:
                                   f"{served} already served, and the channel is not pinned")
         data = self._fetch(ptr)
         snapshot = self._verify(ptr, data, trusted=False)
+        if self.guard is not None:
+            self.guard.accept(ptr)
         self._install(snapshot, ptr, "store", obj.etag)
         if self.cache is not None:
             self.cache.save(ptr, data)
@@ -293,12 +334,14 @@ class Delivery:
                 except Fault as fault:
                     log.warning("safeflags: ignoring the cached bundle: %s", fault)
         if self.cold_start is not None:
+            from safeflags.store.file import read_regular  # bounded, and never blocks on a FIFO
             try:
-                with open(self.cold_start, "rb") as fh:
-                    data = fh.read()
-                self._install(self._verify(None, data, trusted=True), None, "cold_start", None)
+                cold = read_regular(self.cold_start, self.backend.limits.bundle)
+                if cold is None:
+                    raise FileNotFoundError(f"no file {self.cold_start}")
+                self._install(self._verify(None, cold, trusted=True), None, "cold_start", None)
                 return
-            except (OSError, Fault) as exc:
+            except (OSError, Fault, StoreError) as exc:
                 log.error("safeflags: cannot load the cold-start bundle %s: %s", self.cold_start, exc)
         log.error("safeflags: no bundle for channel %r (store %s unreachable, no cache, no cold-start "
                   "bundle): serving code defaults until the store answers", self.channel, self.url)
@@ -343,7 +386,11 @@ class Delivery:
         return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)
 
     def is_stale(self) -> bool:
-        if self.stale_after is None or self.origin == "none":
+        if self.origin == "none":
+            return False
+        if self.guard is not None and self.guard.expired():
+            return True
+        if self.stale_after is None:
             return False
         age = self.age()
         return age is None or age > self.stale_after
@@ -360,10 +407,16 @@ class Delivery:
                 healthy=self.incident is None, last_error=self.last_error, last_error_at=self.last_error_at,
                 faults=dict(self.faults), updates=self.updates,
                 push=self._push.state if self._push is not None else "off",
+                push_events=self._push.events if self._push is not None else 0,
+                expires=self.guard.expires if self.guard is not None else "",
             )
 
 
 def _store_fault(exc: StoreError) -> Fault:
+    if isinstance(exc, ObjectTooLarge):
+        return Fault("too_large", str(exc))
+    if isinstance(exc, NotRegularFile):
+        return Fault("special_file", str(exc))
     if isinstance(exc, AccessDenied):
         return Fault("access_denied", str(exc))
     if isinstance(exc, StoreNotFound):

@@ -3,8 +3,11 @@ serve` that wakes the poller the moment a channel moves.
 
 The stream only says "look now"; the bundle still comes through the same
 conditional fetch and the same checks as a poll, so a forged or replayed
-event can at worst cause one extra request. While the stream is down the
-poller goes on at its interval, and the listener reconnects with backoff.
+event can at worst cause one extra request, and a flood of them no more than
+one per `min_refresh_interval` (the poller coalesces wakes). While the stream
+is down the poller goes on at its interval, and the listener reconnects with
+backoff. A line longer than MAX_LINE drops the stream: a server sending
+without a newline must not fill the memory.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ log = logging.getLogger("safeflags")
 
 # The server sends a comment line at least this often; a silent stream is dead.
 READ_TIMEOUT = 45.0
+MAX_LINE = 8192  # an event line is well under 200 bytes
 
 
 class Subscriber(Protocol):
@@ -39,6 +43,7 @@ class PushListener:
         self.delivery = delivery
         self.read_timeout = read_timeout
         self.state = "connecting"
+        self.events = 0  # `channel` events received, for the status and tests
         self._conn: http.client.HTTPConnection | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -102,13 +107,16 @@ class PushListener:
         """Wake the poller on every `channel` event; ignore comments (heartbeats)."""
         event = ""
         while not self.delivery.stop_event.is_set():
-            line = resp.readline()
+            line = resp.readline(MAX_LINE + 1)
             if not line:
                 raise OSError("stream closed by the server")
+            if len(line) > MAX_LINE:
+                raise OSError(f"event stream line longer than {MAX_LINE} bytes")
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if text.startswith("event:"):
                 event = text[6:].strip()
             elif text == "":
                 if event == "channel":
+                    self.events += 1
                     self.delivery.wake.set()
                 event = ""

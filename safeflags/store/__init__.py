@@ -5,18 +5,24 @@ moved by compare-and-swap, an append-only history per channel.
     open_store("s3://bucket/prefix")             boto3; AWS environment, or
                                                  ?endpoint=...&region=...&profile=...
     open_store("https://flags.example.com/x")    read-only (safeflags serve, a CDN)
+
+Every read is bounded: `max_bundle_size` (default 64 MiB) for bundles and
+listings, `max_pointer_size` (default 64 KiB) for pointers and records.
 """
 from __future__ import annotations
 
 import urllib.parse
 
-from safeflags.store.backend import Backend, Obj, ObjectInfo
+from safeflags.store.backend import MAX_BUNDLE_SIZE, MAX_POINTER_SIZE, Backend, Limits, Obj, ObjectInfo
 from safeflags.store.errors import (
     AccessDenied,
     ChannelNotFound,
     ChannelPinned,
     CorruptPointer,
     NotModified,
+    NotRegularFile,
+    ObjectTooLarge,
+    PublishRefused,
     StoreError,
     StoreNotFound,
     StoreUnavailable,
@@ -33,14 +39,17 @@ from safeflags.store.layout import (
 from safeflags.store.store import BundleStore, GcReport
 
 __all__ = [
-    "AccessDenied", "Backend", "BundleStore", "ChannelNotFound", "ChannelPinned", "CorruptPointer", "Event",
-    "GcReport", "NotModified", "Obj", "ObjectInfo", "Pointer", "Record", "StoreError", "StoreNotFound",
+    "MAX_BUNDLE_SIZE", "MAX_POINTER_SIZE", "AccessDenied", "Backend", "BundleStore", "ChannelNotFound",
+    "ChannelPinned", "CorruptPointer", "Event", "GcReport", "Limits", "NotModified", "NotRegularFile", "Obj",
+    "ObjectInfo", "ObjectTooLarge", "Pointer", "PublishRefused", "Record", "StoreError", "StoreNotFound",
     "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store", "pointer_key",
 ]
 
 
-def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retries: int = 3) -> Backend:
+def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retries: int = 3,
+                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE) -> Backend:
     """The backend for a store URL. `create` lets a file:// store be made on first write."""
+    limits = Limits(bundle=max_bundle_size, pointer=max_pointer_size)
     if "://" not in url:
         url = "file://" + url
     scheme, rest = url.split("://", 1)
@@ -48,7 +57,7 @@ def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retri
         from safeflags.store.file import FileBackend
         if not rest:
             raise StoreError("file:// store URL needs a directory, e.g. file://./flag-store")
-        return FileBackend(rest, create=create)
+        return FileBackend(rest, create=create, limits=limits)
     if scheme == "s3":
         from safeflags.store.s3 import S3Backend
         parts = urllib.parse.urlsplit(url)
@@ -62,12 +71,14 @@ def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retri
         return S3Backend(parts.netloc, parts.path, endpoint=opts.get("endpoint"),
                          region=opts.get("region"), profile=opts.get("profile"),
                          addressing_style=opts.get("addressing_style"), timeout=timeout,
-                         retries=retries)
+                         retries=retries, limits=limits)
     if scheme in ("http", "https"):
         from safeflags.store.http import HttpBackend
-        return HttpBackend(url, timeout=timeout)
+        return HttpBackend(url, timeout=timeout, limits=limits)
     raise StoreError(f"unsupported store URL {url!r}: use file://DIR, s3://BUCKET/PREFIX or https://...")
 
 
-def open_store(url: str, *, create: bool = False, timeout: float = 10.0) -> BundleStore:
-    return BundleStore(open_backend(url, create=create, timeout=timeout))
+def open_store(url: str, *, create: bool = False, timeout: float = 10.0, max_bundle_size: int = MAX_BUNDLE_SIZE,
+               max_pointer_size: int = MAX_POINTER_SIZE) -> BundleStore:
+    return BundleStore(open_backend(url, create=create, timeout=timeout, max_bundle_size=max_bundle_size,
+                                    max_pointer_size=max_pointer_size))

@@ -46,6 +46,22 @@ class CorruptPointer(StoreError):
     """A channel pointer or history entry does not parse."""
 
 
+class UnsupportedFormat(CorruptPointer):
+    """A pointer in a format this version does not know (written by a newer one)."""
+
+
+class ObjectTooLarge(StoreError):
+    """An object bigger than the reader's limit: refused, never read whole."""
+
+
+class NotRegularFile(StoreError):
+    """A directory, FIFO, device or socket where a store object should be."""
+
+
+class PublishRefused(StoreError):
+    """The bundle would drop all of a channel's flags, or too many of them; needs --force."""
+
+
 class PreconditionFailed(Exception):
     """A conditional write lost its race (HTTP 412). Internal: callers retry."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from safeflags.store.backend import Obj, ObjectInfo
+from safeflags.store.backend import Keys, Limits, Obj, ObjectInfo
 from safeflags.store.errors import (
     AccessDenied,
     NotModified,
@@ -30,13 +30,14 @@ _MISSING = {"NoSuchKey", "404", "NotFound"}
 class S3Backend:
     def __init__(self, bucket: str, prefix: str = "", *, endpoint: str | None = None,
                  region: str | None = None, profile: str | None = None, timeout: float = 10.0,
-                 retries: int = 3, addressing_style: str | None = None):
+                 retries: int = 3, addressing_style: str | None = None, limits: Limits | None = None):
         try:
             import boto3
             from botocore.config import Config
         except ImportError:
             raise StoreError("s3:// stores need boto3: pip install 'safeflags[s3]'") from None
         self.bucket = bucket
+        self.limits = limits or Limits()
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
         s3_opts: dict[str, Any] = {}
@@ -93,7 +94,7 @@ class S3Backend:
             args["IfNoneMatch"] = if_none_match
         try:
             resp = self._s3.get_object(**args)
-            return Obj(resp["Body"].read(), resp["ETag"])
+            return Obj(self._body(key, resp), resp["ETag"])
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in {"304", "NotModified"}:
@@ -103,6 +104,44 @@ class S3Backend:
             raise self._fail(exc, key) from None
         except BotoCoreError as exc:
             raise self._fail(exc, key) from None
+
+    def _body(self, key: str, resp: Any) -> bytes:
+        """At most the limit: a length over it is refused unread, a body that
+        runs past it (whatever the length said) is cut off there."""
+        limit = self.limits.of(key)
+        body = resp["Body"]
+        try:
+            length = resp.get("ContentLength")
+            if isinstance(length, int) and length > limit:
+                raise self.limits.refuse(key, f"{self.url}/{key}", length)
+            chunks: list[bytes] = []
+            total = 0
+            for _ in range(limit + 2):  # each read but the last returns at least a byte
+                chunk = body.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise self.limits.refuse(key, f"{self.url}/{key}")
+            return b"".join(chunks)
+        finally:
+            body.close()
+
+    def info(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            resp = self._s3.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
+                return None
+            raise self._fail(exc, key) from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, key) from None
+        return ObjectInfo(key, resp["LastModified"].timestamp())
+
+    def sweep(self, older_than: float, now: float) -> Keys:
+        return []  # a put is whole or absent: nothing half-written to remove
 
     def put(self, key: str, data: bytes, *, if_match: str | None = None, if_absent: bool = False) -> str:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1,9 +1,10 @@
 """A fault-injecting HTTP proxy between a client and `safeflags serve`.
 
 Each mode is one class of delivery fault; `mode = "ok"` passes everything
-through. Faults that need a new bundle to bite (truncate, corrupt) touch
-bundle downloads only; faults about the pointer (old_version, bad_signature)
-touch pointer reads only; the rest touch every request.
+through. Faults that need a new bundle to bite (truncate, corrupt, endless,
+huge) touch bundle downloads only; faults about the pointer (old_version,
+bad_signature, bloated) touch pointer reads only; the rest touch every
+request.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = {"ok", "drop", "delay", "trickle", "5xx", "truncate", "corrupt", "old_version", "bad_signature",
-         "stall"}
+         "stall", "endless", "huge", "bloated"}
 HOLD = 30.0  # how long a delayed or stalled request waits unless the fault ends: past any client timeout
 DRIP_GAP = 0.02  # seconds between two trickled bytes
 TRICKLE_PADDING = 1_000_000  # bytes promised beyond the body: hours of trickle
+HUGE = 1 << 40  # the Content-Length promised in "huge" mode: 1 TiB
+BLOAT = 1 << 20  # bytes of JSON whitespace a "bloated" pointer carries: valid, and far past any pointer limit
 
 
 class FaultProxy:
@@ -29,6 +32,8 @@ class FaultProxy:
         self.released = threading.Event()  # ends delays and stalls
         self.stalled = threading.Event()  # set once a stalled download has started
         self.requests = 0
+        self.hung_up = threading.Event()  # set once a client hung up on an endless or huge body
+        self.sent = 0  # body bytes sent in endless and huge modes
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +71,7 @@ class FaultProxy:
         else:
             self.released.clear()
             self.stalled.clear()
+            self.hung_up.clear()
         self.mode = mode
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -83,6 +89,9 @@ class FaultProxy:
         if mode == "old_version" and is_pointer and self.old_pointer is not None:
             return self.reply(h, 200, self.old_pointer, {"ETag": '"old"'})
         status, headers, body = self.fetch(h)
+        if mode == "bloated" and is_pointer and status == 200:
+            body = body.rstrip() + b" " * BLOAT + b"\n"
+            headers["ETag"] = '"bloated"'
         if mode == "bad_signature" and is_pointer and status == 200:
             ptr = json.loads(body)
             ptr["signature"] = base64.b64encode(bytes(64)).decode()
@@ -91,6 +100,8 @@ class FaultProxy:
         if is_bundle and status == 200:
             if mode == "corrupt":
                 body = bytes(b ^ 0x5A for b in body[:16]) + body[16:]
+            elif mode in ("endless", "huge"):
+                return self.flood(h, body, HUGE if mode == "huge" else None)
             elif mode == "trickle":
                 # A byte at a time: every read is quick, and the whole never
                 # ends, however slow or fast the client: the length promised is
@@ -125,6 +136,25 @@ class FaultProxy:
                 h.connection.shutdown(2)
                 return
         self.reply(h, status, body, headers)
+
+    def flood(self, h: BaseHTTPRequestHandler, body: bytes, length: int | None) -> None:
+        """The body, then zeros without end (or until the fault ends): with no
+        Content-Length ("endless") or a false one of `length` bytes ("huge").
+        Only a client that stops reading on its own ever ends it."""
+        h.send_response(200)
+        if length is not None:
+            h.send_header("Content-Length", str(length))
+        h.send_header("Connection", "close")
+        h.end_headers()
+        chunk = bytes(1 << 16)
+        try:
+            h.wfile.write(body)
+            while not self.released.is_set():
+                h.wfile.write(chunk)
+                self.sent += len(chunk)
+        except OSError:
+            self.hung_up.set()  # the client gave up: the fault did its work
+        h.close_connection = True
 
     def fetch(self, h: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
         up = urllib.parse.urlsplit(self.upstream)

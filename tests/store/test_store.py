@@ -95,18 +95,19 @@ def test_gc_keeps_current_pinned_and_recent(store_url: str) -> None:
         store.pin("prod", 3)
 
 
-def test_claimed_version_of_a_dead_publisher_is_applied_by_the_next(store_url: str) -> None:
+def test_claimed_version_of_a_dead_publisher_is_abandoned_not_applied(store_url: str) -> None:
     """A publisher that died after claiming v (history written, pointer not
-    moved) must not wedge the channel."""
+    moved) must not wedge the channel, and nobody else may serve its claim."""
     from safeflags.store.layout import Record, history_key
 
     store = open_store(store_url, create=True)
     store.publish(numbered(1), "prod")
     digest = store.put_bundle(numbered(2))
-    store.backend.put(history_key("prod", 2), Record(version=2, digest=digest).to_json(), if_absent=True)
+    claim = Record(version=2, digest=digest, published="2001-01-01T00:00:00Z")  # long dead
+    store.backend.put(history_key("prod", 2), claim.to_json(), if_absent=True)
     rec, ptr = store.publish(numbered(3), "prod")
-    assert rec.version == 3 and ptr.version == 3
-    assert [r.digest for r in store.history("prod")][1] == digest
+    assert rec.version == 3 and (ptr.version, ptr.latest, ptr.abandoned) == (3, 3, 2)
+    assert [(r.version, r.abandoned) for r in store.history("prod")] == [(1, False), (2, True), (3, False)]
 
 
 def test_missing_file_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
