@@ -29,7 +29,8 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ("invalid perl operator: (?>", "atomic groups ((?>...)) are not RE2 syntax"),
     ("invalid perl operator: (?(", "conditional groups ((?(1)...)) need backtracking"),
     ("invalid repetition size", "a count is at most 1000, and nested counts multiply"),
-    ("pattern too large", "its compiled form is larger than RE2's memory limit"),
+    ("pattern too large", "large counted repeats such as {1,1000} compile to many instructions: "
+     "use + or a smaller count"),
 )
 
 

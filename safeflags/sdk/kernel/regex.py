@@ -27,6 +27,14 @@ of RE2's 8 MiB default, so that what a bundle's patterns can make the SDK
 keep is bounded in bytes: a pattern too large for it is refused by validate
 and marks its flag broken in the SDK."""
 
+MAX_PROGRAM = 256
+"""RE2 instructions a pattern may compile to. RE2 is linear in the input, but
+the constant grows with the program when its DFA cannot cache the states
+(counted repeats): on 10 kB, `[a-z]{1,1000}[0-9]` (2,004 instructions) took
+74-94 ms and 500-1,000 instructions 1-60 ms, where every pattern of at most
+256 took under 0.5 ms (benchmarks/redos.py). Ordinary flag patterns (an
+e-mail domain, a version prefix) compile to fewer than 100."""
+
 MEMO_BYTES = 32 << 20
 MAX_CACHED = MEMO_BYTES // MAX_MEM
 """Compiled patterns kept for the interpreter (32, at most 32 MiB); generated
@@ -69,6 +77,8 @@ class Regex:
         engine = _ENGINE(_utf8(pattern), options(ignore_case))
         if not engine.ok():
             raise RegexError(engine.error().decode("utf-8", "replace"))
+        if engine.ProgramSize() > MAX_PROGRAM:
+            raise RegexError(f"pattern too large: {engine.ProgramSize()} RE2 instructions, at most {MAX_PROGRAM}")
         self.pattern = pattern
         self.ignore_case = ignore_case
         self.engine = engine
