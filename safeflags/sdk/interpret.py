@@ -2,7 +2,9 @@
 
 Every faster path (static pre-evaluation, generated callables) is tested
 against this module, and the client falls back to it when a fast path cannot
-handle a request value. It favours clarity over speed: no caching, no
+handle a request value. It favours clarity over speed: no caching (but for
+the kernel's compiled regexes, and what each prerequisite served within one
+request, without which a graph of prerequisites costs its paths), no
 generated code, one function per concept.
 
 Contract (see proto/safeflags/v1/bundle.proto):
@@ -15,12 +17,11 @@ Contract (see proto/safeflags/v1/bundle.proto):
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from safeflags.sdk.details import Reason, Resolution
-from safeflags.sdk.kernel import semver, timestamps
+from safeflags.sdk.kernel import regex, semver, timestamps
 from safeflags.sdk.kernel.bucketing import bucket, unit_key
 from safeflags.sdk.nodes import Dispatch
 from safeflags.sdk.values import decoded, strict_equal
@@ -28,6 +29,14 @@ from safeflags.v1 import bundle_pb2
 
 MAX_FLAG_DEPTH = 32
 """Prerequisite chains deeper than this are cut off: the prerequisite is unmet."""
+
+MAX_PREREQUISITE_EVALUATIONS = 1_000
+"""Prerequisite flags evaluated for one request at most; past it, every further
+prerequisite is unmet (and reported). A flag is evaluated once per request
+however many flags require it (see `Prerequisites`), so an acyclic graph costs
+the flags it reaches; only a bundle whose results depend on the path (a cycle,
+which validation refuses, or chains cut at MAX_FLAG_DEPTH) comes near, and then
+costs a few milliseconds instead of its paths."""
 
 Expr = bundle_pb2.Expr
 C = bundle_pb2.Compare
@@ -48,13 +57,90 @@ RULE_REASONS: dict[int, Reason] = {
 }
 
 
+class Prerequisites:
+    """One request's prerequisite evaluations: what each prerequisite flag
+    served, so a flag that many flags require is evaluated once, not once per
+    path (a graph of layers, each flag requiring every flag of the next,
+    costs its flags, not its paths). Made by the first flag that has a
+    prerequisite and handed down; a flag without one never makes it.
+
+    The answer is the one of evaluating every path: a flag's result is kept
+    only when no cut (cycle, depth, budget) happened while it was computed, so
+    it depends on nothing of the path that led to it, and it is reused at any
+    depth where its own chain still fits under MAX_FLAG_DEPTH. Where a cut
+    happened, the next path evaluates the flag again. The interpreter and
+    generated code keep the same protocol (`check`, `recall`, `begin`, `end`)
+    over the same values, so either can finish what the other started."""
+
+    __slots__ = ("cuts", "deepest", "evaluations", "served")
+
+    def __init__(self) -> None:
+        # key -> (decoded value it served, how many levels its chain reached below it)
+        self.served: dict[str, tuple[object, int]] = {}
+        self.cuts = 0  # cycles, depth and budget cut-offs so far
+        self.deepest = 0  # the longest path visited since the innermost `begin`
+        self.evaluations = 0
+
+    def check(self, key: str, path: tuple[str, ...], known: bool) -> str | None:
+        """Why the prerequisite on `key`, met at the end of `path`, is unmet
+        before any evaluation (a cycle, too deep, an unknown flag), or None."""
+        if key in path:
+            self.cuts += 1
+            return f"prerequisite cycle: {' -> '.join((*path, key))}"
+        depth = len(path)
+        if depth > MAX_FLAG_DEPTH:
+            self.cuts += 1
+            return f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {key!r}"
+        if depth > self.deepest:
+            self.deepest = depth
+        return None if known else f"prerequisite on unknown flag {key!r}"
+
+    def recall(self, key: str, depth: int) -> tuple[object, int] | None:
+        """`(value, height)` when `key` was served before in this request and
+        its chain fits below `depth` too, else None."""
+        found = self.served.get(key)
+        if found is None or depth + found[1] > MAX_FLAG_DEPTH:
+            return None
+        if depth + found[1] > self.deepest:
+            self.deepest = depth + found[1]
+        return found
+
+    def begin(self, depth: int) -> tuple[int, int] | None:
+        """Start evaluating a prerequisite met at `depth`: a mark for `end`,
+        or None when the request has spent its budget (a cut)."""
+        if self.evaluations >= MAX_PREREQUISITE_EVALUATIONS:
+            self.cuts += 1
+            return None
+        self.evaluations += 1
+        mark = (self.cuts, self.deepest)
+        self.deepest = depth
+        return mark
+
+    def end(self, key: str, depth: int, mark: tuple[int, int], value: object) -> None:
+        """`key` served `value` (FAILED when it raised): kept if no cut happened since `begin`."""
+        cuts, deepest = mark
+        if self.cuts == cuts:
+            self.served[key] = (value, self.deepest - depth)
+        if deepest > self.deepest:
+            self.deepest = deepest
+
+
+FAILED = object()
+"""What a prerequisite that raised is remembered as serving: it is unmet."""
+
+BUDGET_SPENT = (f"more than {MAX_PREREQUISITE_EVALUATIONS} prerequisite evaluations for one request: "
+                "the rest are unmet")
+
+
 class Env(NamedTuple):
     """What expressions refer to besides the context: dimension names by
-    index, the interned string table, and the flags prerequisites name."""
+    index, the interned string table, the flags prerequisites name, and
+    during one evaluation what those flags served (see `evaluate`)."""
 
     names: Sequence[str]
     strings: Sequence[str]
     flags: Mapping[str, bundle_pb2.CompiledFlag]
+    served: Prerequisites | None = None
 
 
 def is_number(value: object) -> bool:
@@ -158,8 +244,7 @@ def match(m: bundle_pb2.Match, value: object) -> bool:
     if type(value) is not str:
         return False
     if m.op == M.OP_REGEX:
-        flags = re.IGNORECASE if m.ignore_case else 0
-        return re.search(m.pattern, value, flags) is not None
+        return regex.compiled(m.pattern, m.ignore_case).search(value)  # RE2, linear time
     text, pattern = (value.casefold(), m.pattern.casefold()) if m.ignore_case else (value, m.pattern)
     if m.op == M.OP_PREFIX:
         return text.startswith(pattern)
@@ -178,26 +263,40 @@ def eval_flag_is(
     errors: list[str] | None,
 ) -> bool:
     """The prerequisite flag serves `node.value`. A cycle, a chain deeper than
-    MAX_FLAG_DEPTH, an unknown or broken flag: unmet, and reported."""
-    problem = None
-    if node.key in path:
-        problem = f"prerequisite cycle: {' -> '.join((*path, node.key))}"
-    elif len(path) > MAX_FLAG_DEPTH:
-        problem = f"prerequisite chain deeper than {MAX_FLAG_DEPTH} at {node.key!r}"
-    elif node.key not in env.flags:
-        problem = f"prerequisite on unknown flag {node.key!r}"
-    if problem is not None:
-        if errors is not None:
-            errors.append(problem)
-        return False
-    target = env.flags[node.key]
-    try:
-        outcome = evaluate(target, ctx, env, path, errors)
-        return strict_equal(decoded(target.values[outcome.value_index]), decoded(node.value))
-    except Exception as exc:  # a broken prerequisite is unmet, not fatal to this flag
-        if errors is not None:
-            errors.append(f"prerequisite {node.key!r} failed: {exc!r}")
-        return False
+    MAX_FLAG_DEPTH, an unknown or broken flag, a request past its budget of
+    evaluations: unmet, and reported. Each flag is evaluated once per request
+    (see Prerequisites)."""
+    served = env.served
+    if served is None:  # an expression evaluated on its own, not through `evaluate`
+        served = Prerequisites()
+        env = env._replace(served=served)
+    key = node.key
+    value: object = FAILED
+    problem = served.check(key, path, key in env.flags)
+    if problem is None:
+        depth = len(path)
+        found = served.recall(key, depth)
+        if found is not None:
+            value = found[0]
+        elif (mark := served.begin(depth)) is None:
+            problem = BUDGET_SPENT
+        else:
+            target = env.flags[key]
+            try:
+                outcome = evaluate(target, ctx, env, path, errors)
+                value = decoded(target.values[outcome.value_index])
+            except Exception as exc:  # a broken prerequisite is unmet, not fatal to this flag
+                problem = f"prerequisite {key!r} failed: {exc!r}"
+            finally:
+                served.end(key, depth, mark, value)
+    if problem is None and value is not FAILED:
+        try:
+            return strict_equal(value, decoded(node.value))
+        except Exception as exc:
+            problem = f"prerequisite {key!r} failed: {exc!r}"
+    if problem is not None and errors is not None:
+        errors.append(problem)
+    return False
 
 
 def split_value(split: bundle_pb2.SplitOutcome, ctx: Mapping[str, object], env: Env) -> int | None:
@@ -225,6 +324,8 @@ def evaluate(
     specialisation, not of one evaluation."""
     if flag.disabled:
         return Resolution(flag.fallback, Reason.DISABLED, None)
+    if env.served is None:  # one request: its prerequisites are shared by every flag it reaches
+        env = env._replace(served=Prerequisites())
     path = (*stack, flag.key)
     for i, rule in enumerate(flag.rules):
         if not eval_expr(rule.when, ctx, env, path, errors):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from safeflags.sdk import codegen
-from safeflags.sdk.codegen import compile_flag
+from safeflags.sdk import codegen, graph
+from safeflags.sdk.codegen import compile_flag, compile_graph
 from safeflags.sdk.details import Reason
+from safeflags.sdk.interpret import Prerequisites
 from safeflags.sdk.kernel.bucketing import bucket
 from safeflags.sdk.partial import SpecializedFlag, SpecializedRule
+from safeflags.sdk.snapshot import Snapshot
 from tests.sdk.test_interpret import CASES, b
 
 
@@ -53,3 +55,52 @@ def test_non_mapping_context_is_invalid_and_none_is_empty() -> None:
     assert fn(None) is True  # type: ignore[operator]
     with pytest.raises(Exception, match="mapping"):
         fn([("plan", "x")])  # type: ignore[operator]
+
+
+def graph_of(flags: list[object], top: str) -> tuple[Snapshot, SpecializedFlag, list[SpecializedFlag]]:
+    snap = Snapshot(b.bundle(flags))  # type: ignore[arg-type]
+    spec = snap._specialized(top)
+    assert spec is not None
+    below = graph.reached(spec, snap._specialized)
+    assert below is not None
+    return snap, spec, below
+
+
+EVIL = '"); import os; os.system("echo pwned"); ("'
+DIAMOND = [
+    b.flag("top", "bool", [False, True], [b.rule(b.all_(b.flag_is(f"l{EVIL}", True), b.flag_is("r", EVIL)), value=1)]),
+    b.flag(f"l{EVIL}", "bool", [False, True], [b.rule(b.flag_is("base", True), value=1)]),
+    b.flag("r", "string", ["a", EVIL], [b.rule(b.flag_is("base", True), value=1)]),
+    b.flag("base", "bool", [False, True], [b.rule(b.bucket("user_id", EVIL, 0, 50_000), value=1)]),
+]
+
+
+def test_a_graph_is_one_function_computing_each_flag_once_bottom_up() -> None:
+    snap, _, below = graph_of(DIAMOND, "top")
+    assert [s.flag.key for s in below] == ["base", f"l{EVIL}", "r"]  # each once, after what it requires
+    codegen._CODE_CACHE.clear()
+    fn = snap.entry("top").fast  # type: ignore[union-attr]
+    sources = [s for s in codegen._CODE_CACHE if s.startswith("def _graph")]
+    assert fn.__name__ == "_graph" and len(sources) == 1
+    assert "pwned" not in sources[0] and "user_id" not in sources[0]
+    assert sources[0].count("ctx.get(") == 1  # `base` is read once although two flags require it
+    for unit in ("u-1", "u-2", "u-3", 7):
+        assert fn({"user_id": unit}) is (bucket(EVIL, str(unit)) < 50_000)
+
+
+def test_a_graph_hands_prerequisite_requests_and_raising_values_to_its_memo() -> None:
+    snap, spec, below = graph_of(DIAMOND, "top")
+    asked: list[tuple[object, ...]] = []
+
+    def memo(*args: object) -> object:
+        asked.append(args)
+        return "memo"
+
+    fn = compile_graph(spec, (False, True), snap.env.names, snap.env.strings, below, memo)
+    assert fn({"user_id": "u-1"}) in (False, True) and asked == []
+    served = Prerequisites()
+    assert fn({"user_id": "u-1"}, ("other",), served) == "memo"  # met as a prerequisite: the request's memo
+    assert asked == [({"user_id": "u-1"}, ("other",), served)]
+    asked.clear()
+    assert fn({"user_id": "\ud800"}) == "memo"  # a unit the inline code cannot hash
+    assert asked == [({"user_id": "\ud800"},)]

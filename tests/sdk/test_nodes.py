@@ -13,7 +13,7 @@ import pytest
 
 from safeflags.compile import pack as packing
 from safeflags.compile.config import DimensionConfig
-from safeflags.sdk import check, codegen, interpret, partial, render, simplify
+from safeflags.sdk import check, codegen, graph, interpret, partial, render, simplify
 from safeflags.sdk.codegen import compile_flag
 from safeflags.sdk.details import ErrorCode, FlagError, Reason
 from safeflags.sdk.evaluator import Evaluator
@@ -93,7 +93,7 @@ def flag_of(e: Expr, key: str = "t.flag") -> bundle_pb2.CompiledFlag:
     return b.flag(key, "bool", [False, True], [b.rule(e, value=1)])
 
 
-def flag_is(key: str, expected: object, ctx: object, path: tuple[str, ...]) -> bool:
+def flag_is(key: str, expected: object, ctx: object, path: tuple[str, ...], served: object = None) -> bool:
     target = ENV.flags[key]
     outcome = evaluate(target, ctx, ENV, path)  # type: ignore[arg-type]
     return strict_equal(decoded(target.values[outcome.value_index]), expected)
@@ -229,7 +229,7 @@ WALKERS: dict[str, tuple[Callable[[Expr], Any], Callable[[Expr, Any], None]]] = 
 
 TABLES: list[Dispatch[Callable[..., object]]] = [
     interpret.EVALUATE, partial.PIN, partial.LEAF_DIM, simplify.SIMPLIFY, codegen.EMIT, render.RENDER,
-    check.CHECK, packing.STRING_SETS, Space._COLLECT, Space._TRUTH, Space._READS, Space._HOLDS,
+    check.CHECK, packing.STRING_SETS, Space._COLLECT, Space._TRUTH, Space._READS, Space._HOLDS, graph.PARTS,
 ]
 
 

@@ -123,18 +123,25 @@ class UnreachableRule(FlagValidator):
 
 
 class Prerequisites(CompileErrorValidator):
-    """Prerequisite missing, never met, or in a cycle.
+    """Prerequisite missing, never met, in a cycle, or too deep or too wide.
 
-    **What it catches**: a prerequisite (or an `sf.flagIs` condition) on a
-    flag that does not exist; a prerequisite value the other flag never
-    serves; flags that require each other in a cycle, including a flag
-    that requires itself.
+    **What it catches**: a prerequisite (or an `sf.flagIs` condition, in an
+    override or a rollout stage's scope) on a flag that does not exist; a
+    prerequisite value the other flag never serves; flags that require each
+    other in a cycle, including a flag that requires itself; a chain of
+    prerequisites more than `limits.max_prerequisite_depth` flags deep below
+    a flag (default 8), or a flag naming more than
+    `limits.max_prerequisite_fanout` other flags (default 16), both set in
+    safeflags.yaml (the base revision's, in pull-request mode).
 
     **Why**: an unmet prerequisite serves the default: the flag is silently
-    off for everyone. A cycle can never be met at all.
+    off for everyone. A cycle can never be met at all. Every flag of a chain
+    is evaluated on each request that reads the top one, and a graph of
+    prerequisites nobody can follow is a graph nobody can review.
 
     **How to fix**: name an existing flag and a value it serves; break the
-    cycle by removing one edge.
+    cycle by removing one edge; require the flag a chain ends in directly,
+    or group many prerequisites behind one flag that requires them.
 
     **Example**: `prerequisites: [sf.prereq('search.semantic_ranker')]`
     (did you mean 'search.semantic_reranker'?).
@@ -154,11 +161,15 @@ class Prerequisites(CompileErrorValidator):
                 if p.flag != key:  # a self-prerequisite is the compiler's error
                     edges.setdefault(key, []).append((p.flag, int(p.location.line)))
                 yield from self._target(ctx, flag, p.flag, p.value, int(p.location.line), "prerequisite")
-            for o in flag.overrides:
-                for ref, value in _flag_refs(o.when):
-                    edges.setdefault(key, []).append((ref, int(o.location.line)))
-                    yield from self._target(ctx, flag, ref, value, int(o.location.line), "condition")
+            conditions = [(o.when, int(o.location.line)) for o in flag.overrides]
+            conditions += [(st.scope, int(flag.rollout.location.line))
+                           for st in flag.rollout.stages if st.HasField("scope")]
+            for when, line in conditions:
+                for ref, value in _flag_refs(when):
+                    edges.setdefault(key, []).append((ref, line))
+                    yield from self._target(ctx, flag, ref, value, line, "condition")
         yield from self._cycles(ctx, edges)
+        yield from self._limits(ctx, edges)
 
     def _target(self, ctx: Context, flag: FlagSpec, ref: str, value: object, line: int, what: str) -> Iterator[Finding]:
         if ref == flag.key and what == "prerequisite":
@@ -189,6 +200,69 @@ class Prerequisites(CompileErrorValidator):
             line = next(ln for ref, ln in edges[head] if ref == cycle[1])
             yield self.at(ctx.head.specs[head], "prerequisite cycle: " + " → ".join(cycle) + " (never met)", line,
                           hint="remove one of the edges")
+
+    def _limits(self, ctx: Context, edges: dict[str, list[tuple[str, int]]]) -> Iterator[Finding]:
+        # The judging revision's limits: in pull-request mode a change cannot raise its own.
+        limits = (ctx.base if ctx.base is not None else ctx.head).config.model.limits
+        specs = ctx.head.specs
+        named = {key: _named(key, refs) for key, refs in edges.items()}
+        for key in sorted(named):
+            refs = named[key]
+            if len(refs) > limits.max_prerequisite_fanout:
+                line = refs[limits.max_prerequisite_fanout][1]
+                yield self.at(specs[key], f"requires {len(refs)} other flags (prerequisites and flagIs conditions): "
+                              f"more than limits.max_prerequisite_fanout ({limits.max_prerequisite_fanout})", line,
+                              hint="group them behind one flag that requires them")
+        depth = _depths({key: [ref for ref, _ in refs] for key, refs in named.items()})
+        over = {key for key, (hops, _) in depth.items() if hops > limits.max_prerequisite_depth}
+        # Where each chain that is too deep starts: a flag below another one that is too deep is part of its chain.
+        below = {ref for key in over for ref, _ in named.get(key, []) if ref in over}
+        for key in sorted(over - below):
+            chain = [key]
+            while (following := depth[chain[-1]][1]) is not None and len(chain) <= len(depth):
+                chain.append(following)
+            line = next(ln for ref, ln in named[key] if ref == chain[1])
+            shown = chain if len(chain) <= 12 else [*chain[:10], "…", chain[-1]]
+            yield self.at(specs[key], f"prerequisite chain {depth[key][0]} flags deep: " + " → ".join(shown)
+                          + f" (more than limits.max_prerequisite_depth, {limits.max_prerequisite_depth})", line,
+                          hint="require the flag the chain ends in directly, or shorten the chain")
+
+
+def _named(key: str, refs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The other flags `key` names, each once, with the line that first names it."""
+    seen: dict[str, int] = {}
+    for ref, line in refs:
+        if ref != key:
+            seen.setdefault(ref, line)
+    return list(seen.items())
+
+
+def _depths(edges: dict[str, list[str]]) -> dict[str, tuple[int, str | None]]:
+    """Flag -> (how many flags deep its longest chain of prerequisites goes,
+    the next flag on that chain). A cycle is SF203's own error: an edge back
+    into the chain being walked counts as the end of it. Iterative, so a chain
+    of any length is walked without recursion."""
+    done: dict[str, tuple[int, str | None]] = {}
+    for start in sorted(edges):
+        if start in done:
+            continue
+        walking = {start}
+        stack = [(start, iter(sorted(edges.get(start, []))))]
+        while stack:
+            node, refs = stack[-1]
+            ref = next(refs, None)
+            if ref is None:
+                best: tuple[int, str | None] = (0, None)
+                for r in sorted(edges.get(node, [])):
+                    if r in done and done[r][0] + 1 > best[0]:
+                        best = (done[r][0] + 1, r)
+                done[node] = best
+                walking.discard(node)
+                stack.pop()
+            elif ref not in done and ref not in walking:
+                walking.add(ref)
+                stack.append((ref, iter(sorted(edges.get(ref, [])))))
+    return done
 
 
 def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object]]:
