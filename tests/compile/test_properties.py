@@ -47,7 +47,9 @@ owners:
 KEYS = ["t.f0", "t.f1", "t.f2", "t.f3"]
 USERS = ["u1", "u2", "u3", "alice", "bob", "", "u-42"]
 EMAILS = ["a@corp.example", "b@gmail.example", "ADMIN@CORP.EXAMPLE", "x"]
-VERSIONS = ["1.0.0", "1.2.0", "2.0.0-rc.1", "2.0.0", "2.0", "10.1.3"]
+# What a flag file may write (semver in full); a request may also say 2.0 or v2.0.0.
+VERSIONS = ["1.0.0", "1.2.0", "2.0.0-rc.1", "2.0.0", "10.1.3"]
+REQUEST_VERSIONS = [*VERSIONS, "2.0", "v2.0.0"]
 TIMES = ["2026-01-01", "2026-06-01T12:00:00Z", "2027-01-01T00:00:00+00:00"]
 
 
@@ -161,14 +163,14 @@ def context() -> st.SearchStrategy[dict[str, Any]]:
     values = {
         "region": st.sampled_from(["east", "west", "gov", "north"]),
         "service": st.sampled_from(["billing", "search", "other"]),
-        "service_version": st.sampled_from([*VERSIONS, "garbage"]),
+        "service_version": st.sampled_from([*REQUEST_VERSIONS, "garbage"]),
         "user": st.sampled_from(USERS) | st.integers(0, 10**6),
         "tier": st.sampled_from(["free", "pro", "ent"]),
         "seats": st.integers(-3, 14) | st.floats(-3, 14, allow_nan=False),
         "score": st.floats(-2, 2, allow_nan=False) | st.integers(-1, 1),
         "beta": st.booleans(),
         "email": st.sampled_from(EMAILS),
-        "app": st.sampled_from(VERSIONS),
+        "app": st.sampled_from(REQUEST_VERSIONS),
         "created": st.sampled_from(TIMES) | st.integers(1_700_000_000, 1_900_000_000),
     }
     return st.fixed_dictionaries({}, optional={k: v | junk for k, v in values.items()})

@@ -48,7 +48,7 @@ FieldPath = tuple[str | int, ...]
 # What each literal kind accepts (safeflags/sdk/kernel/timestamps.py and semver.py).
 DATE_HINT = "write a real day as YYYY-MM-DD, e.g. 2027-03-01"
 TIMESTAMP_HINT = "write RFC 3339 with its offset, e.g. 2027-03-01T09:00:00Z, or a date alone (midnight UTC)"
-SEMVER_HINT = "write semver 2.0.0, e.g. 2.14.0 or 2.14.0-rc.1 (no leading zeros)"
+SEMVER_HINT = "write semver 2.0.0 in full, e.g. 2.14.0 or 2.14.0-rc.1 (no leading zeros, no 'v', all three parts)"
 
 
 def canonical_json(value: Any) -> str:
@@ -118,7 +118,7 @@ class _Checker:
             "int": isinstance(value, int) and not isinstance(value, bool),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
-            "semver": isinstance(value, str) and semver.is_valid(value),
+            "semver": isinstance(value, str) and semver.is_strict(value),
             "timestamp": timestamps.to_epoch(value) is not None and not isinstance(value, bool),
         }[d.type]
         if not ok:
@@ -244,7 +244,7 @@ class _Checker:
             if p.flag == self.key:
                 self.error(("prerequisites", i, "flag"), "a flag cannot be its own prerequisite", "SF203", p.flag)
         for i, req in enumerate(flag.requires):
-            if not semver.is_valid(req.min_version):
+            if not semver.is_strict(req.min_version):
                 self.error(("requires", i, "min_version"), f"{req.min_version!r} is not a semantic version",
                            "SF109", req.min_version, hint=SEMVER_HINT)
         for dim in ("service", "service_version"):

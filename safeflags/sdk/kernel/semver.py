@@ -58,3 +58,14 @@ def parse(text: str) -> SemverKey | None:
 
 def is_valid(text: str) -> bool:
     return parse(text) is not None
+
+
+_STRICT = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:[-+][0-9A-Za-z.+-]*)?\Z", re.ASCII)
+
+
+def is_strict(text: str) -> bool:
+    """A version exactly as semver 2.0.0 writes it: MAJOR.MINOR.PATCH, no "v",
+    with the pre-release and build rules of `parse`. What a flag file may
+    write, so a bundle only ever holds versions every semver library reads;
+    the two lenient spellings are for what services report at run time."""
+    return len(text) <= MAX_LENGTH and _STRICT.match(text) is not None and parse(text) is not None
