@@ -39,7 +39,7 @@ from types import CodeType, FunctionType
 import mmh3
 
 from safeflags.sdk.details import ErrorCode, EvaluationError, Reason, Resolution
-from safeflags.sdk.interpret import Prerequisites, same_kind
+from safeflags.sdk.interpret import PrerequisiteMemo, same_kind
 from safeflags.sdk.kernel import regex, semver, timestamps
 from safeflags.sdk.kernel.bucketing import BUCKETS
 from safeflags.sdk.nodes import Dispatch, kind_of
@@ -53,7 +53,7 @@ M = bundle_pb2.Match
 _OPS = {C.OP_LT: "<", C.OP_LE: "<=", C.OP_GT: ">", C.OP_GE: ">=", C.OP_EQ: "=="}
 _STR_METHODS = {M.OP_PREFIX: "startswith", M.OP_SUFFIX: "endswith"}
 
-FlagIsHelper = Callable[[str, object, Mapping[str, object], "tuple[str, ...]", Prerequisites], bool]
+FlagIsHelper = Callable[[str, object, Mapping[str, object], "tuple[str, ...]", PrerequisiteMemo], bool]
 """(key, expected decoded value, ctx, path, what this request's prerequisites
 served) -> whether the prerequisite holds."""
 
@@ -269,7 +269,7 @@ def compile_flag(
 ) -> Callable[..., object]:
     """A function `(ctx, _stack=(), _served=None) -> outcome` for a non-constant
     flag; a prerequisite calls it with its own path and the request's
-    `Prerequisites`.
+    `PrerequisiteMemo`.
 
     `outcomes` holds what to return for each value index (the Python value
     for `get_*`); with `detail`, the function returns `Resolution`s built from
@@ -282,7 +282,7 @@ def compile_flag(
         # Only a flag with prerequisites pays for the request's memo of them (made by the first such flag).
         head.append(f"    _path = _stack + ({em.bind(spec.flag.key)},)")
         head.append("    if _served is None:")
-        head.append(f"        _served = {em.bind(Prerequisites)}()")
+        head.append(f"        _served = {em.bind(PrerequisiteMemo)}()")
     params = ", ".join(name for name, _ in em.params)
     source = "\n".join([f"def _flag(ctx, _stack, _served, {params}):", *head, *body]) + "\n"
     defaults = ((), None, *(value for _, value in em.params))

@@ -5,7 +5,7 @@ Whether a graph can be inlined is decided here, once per flag: it must be
 acyclic, no chain may pass MAX_FLAG_DEPTH, it may not reach more flags than
 MAX_INLINED (nor than the request budget), and every flag it reaches must be
 known, well formed and free of splits. Anything else keeps the per-request
-memo of `interpret.Prerequisites`, which handles every case.
+memo of `interpret.PrerequisiteMemo`, which handles every case.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ MAX_FLAG_DEPTH = 32
 MAX_PREREQUISITE_EVALUATIONS = 1_000
 """Prerequisite flags evaluated for one request at most; past it, every further
 prerequisite is unmet (and reported). A flag is evaluated once per request
-however many flags require it (see `Prerequisites`), so an acyclic graph costs
+however many flags require it (see `PrerequisiteMemo`), so an acyclic graph costs
 the flags it reaches; only a bundle whose results depend on the path (a cycle,
 which validation refuses, or chains cut at MAX_FLAG_DEPTH) comes near, and then
 costs a few milliseconds instead of its paths."""
@@ -57,7 +57,7 @@ RULE_REASONS: dict[int, Reason] = {
 }
 
 
-class Prerequisites:
+class PrerequisiteMemo:
     """One request's prerequisite evaluations: what each prerequisite flag
     served, so a flag that many flags require is evaluated once, not once per
     path (a graph of layers, each flag requiring every flag of the next,
@@ -140,7 +140,7 @@ class Env(NamedTuple):
     names: Sequence[str]
     strings: Sequence[str]
     flags: Mapping[str, bundle_pb2.CompiledFlag]
-    served: Prerequisites | None = None
+    served: PrerequisiteMemo | None = None
 
 
 def is_number(value: object) -> bool:
@@ -265,10 +265,10 @@ def eval_flag_is(
     """The prerequisite flag serves `node.value`. A cycle, a chain deeper than
     MAX_FLAG_DEPTH, an unknown or broken flag, a request past its budget of
     evaluations: unmet, and reported. Each flag is evaluated once per request
-    (see Prerequisites)."""
+    (see PrerequisiteMemo)."""
     served = env.served
     if served is None:  # an expression evaluated on its own, not through `evaluate`
-        served = Prerequisites()
+        served = PrerequisiteMemo()
         env = env._replace(served=served)
     key = node.key
     value: object = FAILED
@@ -325,7 +325,7 @@ def evaluate(
     if flag.disabled:
         return Resolution(flag.fallback, Reason.DISABLED, None)
     if env.served is None:  # one request: its prerequisites are shared by every flag it reaches
-        env = env._replace(served=Prerequisites())
+        env = env._replace(served=PrerequisiteMemo())
     path = (*stack, flag.key)
     for i, rule in enumerate(flag.rules):
         if not eval_expr(rule.when, ctx, env, path, errors):

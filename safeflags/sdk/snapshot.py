@@ -28,7 +28,7 @@ from safeflags.sdk.check import check_flag
 from safeflags.sdk.codegen import compile_flag, compile_graph, normalize_context
 from safeflags.sdk.details import FlagError, Resolution
 from safeflags.sdk.graph import reached
-from safeflags.sdk.interpret import BUDGET_SPENT, FAILED, Env, Prerequisites, evaluate
+from safeflags.sdk.interpret import BUDGET_SPENT, FAILED, Env, PrerequisiteMemo, evaluate
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.partial import SpecializedFlag, pinned_dims, specialize_flag
 from safeflags.sdk.values import decoded, raw, strict_equal
@@ -183,7 +183,7 @@ class Snapshot:
         return fn
 
     def reference(self, flag: bundle_pb2.CompiledFlag, ctx: object, stack: tuple[str, ...] = (),
-                  errors: list[str] | None = None, *, served: Prerequisites | None = None) -> Resolution:
+                  errors: list[str] | None = None, *, served: PrerequisiteMemo | None = None) -> Resolution:
         """The reference interpreter's outcome: the request context with the
         pinned static values over it (they win, as in the fast path).
         `served`: the request's prerequisites so far, when a prerequisite asks."""
@@ -229,7 +229,7 @@ class Snapshot:
             return self._inline(spec, values, fn, detail) or fn
         flag = spec.flag
 
-        def interpreted(ctx: object, _stack: tuple[str, ...] = (), _served: Prerequisites | None = None) -> object:
+        def interpreted(ctx: object, _stack: tuple[str, ...] = (), _served: PrerequisiteMemo | None = None) -> object:
             out = self.reference(flag, ctx, _stack, served=_served)
             return out if detail else values[out.value_index]
 
@@ -284,7 +284,7 @@ class Snapshot:
         return found
 
     def _flag_is(self, key: str, expected: object, ctx: Mapping[str, object], path: tuple[str, ...],
-                 served: Prerequisites) -> bool:
+                 served: PrerequisiteMemo) -> bool:
         """Prerequisite check for generated code: the interpreter's rules and
         its memo of what each prerequisite served in this request."""
         flag = self.flags.get(key)
@@ -324,7 +324,7 @@ class Snapshot:
             return False
 
     def _served_value(self, entry: PreparedFlag, ctx: Mapping[str, object], path: tuple[str, ...],
-                      served: Prerequisites) -> object:
+                      served: PrerequisiteMemo) -> object:
         """What prepared flag `entry` serves in `ctx` as a prerequisite at the end of `path`, decoded."""
         if entry.spec is not None and entry.spec.constant is not None:
             value = entry.values[entry.spec.constant.value_index]

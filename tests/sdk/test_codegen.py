@@ -8,7 +8,7 @@ import pytest
 from safeflags.sdk import codegen, graph
 from safeflags.sdk.codegen import compile_flag, compile_graph
 from safeflags.sdk.details import Reason
-from safeflags.sdk.interpret import Prerequisites
+from safeflags.sdk.interpret import PrerequisiteMemo
 from safeflags.sdk.kernel.bucketing import bucket
 from safeflags.sdk.partial import SpecializedFlag, SpecializedRule
 from safeflags.sdk.snapshot import Snapshot
@@ -98,7 +98,7 @@ def test_a_graph_hands_prerequisite_requests_and_raising_values_to_its_memo() ->
 
     fn = compile_graph(spec, (False, True), snap.env.names, snap.env.strings, below, memo)
     assert fn({"user_id": "u-1"}) in (False, True) and asked == []
-    served = Prerequisites()
+    served = PrerequisiteMemo()
     assert fn({"user_id": "u-1"}, ("other",), served) == "memo"  # met as a prerequisite: the request's memo
     assert asked == [({"user_id": "u-1"}, ("other",), served)]
     asked.clear()

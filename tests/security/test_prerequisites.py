@@ -180,12 +180,12 @@ def test_generated_code_and_the_interpreter_share_one_memo(generated_calls: Coun
 def test_a_flag_without_prerequisites_makes_no_memo(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[object] = []
 
-    class Counted(interpret.Prerequisites):
+    class Counted(interpret.PrerequisiteMemo):
         def __init__(self) -> None:
             made.append(self)
             super().__init__()
 
-    monkeypatch.setattr(codegen, "Prerequisites", Counted)
+    monkeypatch.setattr(codegen, "PrerequisiteMemo", Counted)
     plain = b.flag("plain", "bool", [False, True], [b.rule(b.in_("plan", "pro"), value=1)])
     needs = b.flag("needs", "bool", [False, True], [b.rule(b.flag_is("plain", True), value=1)])
     client = Evaluator(Snapshot(b.bundle([plain, needs])))
