@@ -18,6 +18,7 @@ none), for exposure estimates.
 from __future__ import annotations
 
 import itertools
+import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ from safeflags.v1 import bundle_pb2
 
 Expr = bundle_pb2.Expr
 CMP = bundle_pb2.Compare
+_COMPARE: dict[int, Callable[[Any, Any], object]] = {
+    CMP.OP_LT: operator.lt, CMP.OP_LE: operator.le, CMP.OP_GT: operator.gt, CMP.OP_GE: operator.ge,
+    CMP.OP_EQ: operator.eq,
+}
 ABSENT = ("absent",)
 ORDERED = ("int", "float", "semver", "timestamp")
 # More cells than this and a logic check is skipped (never guessed);
@@ -342,8 +347,8 @@ class Space:
         if state == ABSENT:
             return False
         here, there = state[1], self._order[name][_operand(node)]
-        return {CMP.OP_LT: here < there, CMP.OP_LE: here <= there, CMP.OP_GT: here > there,
-                CMP.OP_GE: here >= there, CMP.OP_EQ: here == there}.get(node.op, False)
+        compare = _COMPARE.get(node.op)
+        return compare is not None and bool(compare(here, there))
 
     def _holds_match(self, e: Expr, names: Sequence[str], cell: Cell) -> bool:
         node = e.match

@@ -15,6 +15,7 @@ from safeflags import BundleError, ErrorCode, Evaluator, Reason, Snapshot
 from safeflags.sdk.check import unknown_enum
 from safeflags.v1 import bundle_pb2
 from tests.helpers.builder import Builder
+from tests.helpers.hostile import BadStr, EvilKey, RaisingMapping
 from tests.helpers.strategies import Hostile, LyingStr
 
 b = Builder()
@@ -30,15 +31,6 @@ OTHER = b.flag("a.other", "string", ["x", "y"], [b.rule(b.in_("plan", "pro"), va
 DATA = b.data([SEED, OTHER])
 
 
-class RaisingMapping(Mapping[str, object]):
-    def __getitem__(self, key: str) -> object:
-        raise RuntimeError("getitem")
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("iter")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
 
 
 class PairlessMapping(dict[str, object]):
@@ -46,31 +38,8 @@ class PairlessMapping(dict[str, object]):
         return [("region",), 7]
 
 
-class EvilKey:
-    def __hash__(self) -> int:
-        return hash("region")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr")
-
-    __str__ = __repr__
 
 
-class BadStr(str):
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr")
-
-    def strip(self, chars: str | None = None) -> str:
-        raise RuntimeError("strip")
 
 
 class Unhashables(Mapping[object, object]):

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from safeflags import BundleError, Evaluator, Reason, Snapshot
 from safeflags.v1 import bundle_pb2
+from tests.helpers.hostile import BadStr, EvilKey, RaisingMapping
 from tests.helpers.repo import FlagRepo
 from tests.helpers.strategies import Hostile, LyingStr, context_of, huge_int
 
@@ -61,17 +62,6 @@ def catalog(data: bytes) -> bundle_pb2.Bundle:
 
 # --- hostile input ----------------------------------------------------------
 
-class RaisingMapping(Mapping[str, object]):
-    """A mapping every read of which raises."""
-
-    def __getitem__(self, key: str) -> object:
-        raise RuntimeError("getitem")
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("iter")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
 
 
 class LyingMapping(Mapping[str, object]):
@@ -90,34 +80,8 @@ class LyingMapping(Mapping[str, object]):
         return [("region",), 7]
 
 
-class EvilKey:
-    """Hashable, but compares, prints and reprs by raising."""
-
-    def __hash__(self) -> int:
-        return hash("region")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str")
-
-    __repr__ = __str__
 
 
-class BadHashStr(str):
-    """A str subclass whose hash, comparisons and printing raise."""
-
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str")
-
-    __repr__ = __str__
 
 
 class KeyedBy(Mapping[object, object]):
@@ -158,7 +122,7 @@ statics = st.one_of(
     st.builds(RaisingMapping), st.builds(LyingMapping),
     st.just({1: "us-east-1", (1, 2): "aws", None: "prod", b"region": "x"}),
     st.just({LyingStr("region"): "us-east-1", EvilKey(): "x"}),
-    st.just(KeyedBy([(BadHashStr("region"), "us-east-1"), (["unhashable"], "x")])),
+    st.just(KeyedBy([(BadStr("region"), "us-east-1"), (["unhashable"], "x")])),
     st.just([("region", "us-east-1")]), st.just("region"), st.builds(Hostile),
 )
 contexts = st.one_of(

@@ -288,15 +288,20 @@ def naive_truth(flags: Mapping[str, bundle_pb2.CompiledFlag], env: Env, e: bundl
     return eval_expr(e, ctx, env)
 
 
-def graph_exprs() -> st.SearchStrategy[bundle_pb2.Expr]:
-    prerequisite = st.builds(b.flag_is, st.sampled_from(KEYS), st.booleans())
-    leaves = st.one_of(prerequisite, prerequisite,  # mostly prerequisites: they are what is under test
-                       st.sampled_from([b.in_("plan", "pro"), b.in_("country", "US"), b.present("age")]))
+def combined(leaves: st.SearchStrategy[bundle_pb2.Expr]) -> st.SearchStrategy[bundle_pb2.Expr]:
+    """Trees of all / any / not over `leaves`, up to six leaves."""
     return st.recursive(leaves, lambda inner: st.one_of(
         st.lists(inner, min_size=1, max_size=3).map(lambda xs: b.all_(*xs)),
         st.lists(inner, min_size=1, max_size=3).map(lambda xs: b.any_(*xs)),
         inner.map(b.not_),
     ), max_leaves=6)
+
+
+def graph_exprs() -> st.SearchStrategy[bundle_pb2.Expr]:
+    prerequisite = st.builds(b.flag_is, st.sampled_from(KEYS), st.booleans())
+    leaves = st.one_of(prerequisite, prerequisite,  # mostly prerequisites: they are what is under test
+                       st.sampled_from([b.in_("plan", "pro"), b.in_("country", "US"), b.present("age")]))
+    return combined(leaves)
 
 
 @st.composite
@@ -425,11 +430,7 @@ def dag_exprs(below: list[str]) -> st.SearchStrategy[bundle_pb2.Expr]:
     if below:  # a prerequisite on a value the flag has, has twice ("a"), or has not
         prerequisite = st.builds(b.flag_is, st.sampled_from(below), st.sampled_from([True, False, "a", "b", "c"]))
         leaves = st.one_of(prerequisite, prerequisite, leaves)
-    return st.recursive(leaves, lambda inner: st.one_of(
-        st.lists(inner, min_size=1, max_size=3).map(lambda xs: b.all_(*xs)),
-        st.lists(inner, min_size=1, max_size=3).map(lambda xs: b.any_(*xs)),
-        inner.map(b.not_),
-    ), max_leaves=6)
+    return combined(leaves)
 
 
 @st.composite
