@@ -56,13 +56,14 @@ class FlagFacts:
     first use."""
 
     def __init__(self, spec: spec_pb2.FlagSpec, file: str, root: Path, lowerer: Lowerer, *,
-                 lowered: LoweredFlag | None = None, source: str | None = None) -> None:
+                 lowered: LoweredFlag | None = None, locator: Locator | None = None) -> None:
         self.spec = spec
         self.file = file  # repository-relative
         self.root = root
         self._lowerer = lowerer
         self._lowered = lowered
-        self._source = source
+        if locator is not None:
+            self.locator = locator  # the parser's own: the file is indexed once
 
     @property
     def lowered(self) -> LoweredFlag:
@@ -73,12 +74,10 @@ class FlagFacts:
     @cached_property
     def locator(self) -> Locator | None:
         """The flag file's text, indexed for positions; None when it cannot be read."""
-        text = self._source
-        if text is None:
-            try:
-                text = read_repo_file(self.root, self.file).decode("utf-8")
-            except (RepoFileRefused, UnicodeDecodeError):
-                return None
+        try:
+            text = read_repo_file(self.root, self.file).decode("utf-8")
+        except (RepoFileRefused, UnicodeDecodeError):
+            return None
         return Locator(text)
 
 
@@ -227,7 +226,7 @@ def compile_repo(
             result.specs[key] = out.spec
             result.files[key] = rel
             result.facts[key] = FlagFacts(out.spec, rel, config.root, parser.lowerer, lowered=out.lowered,
-                                          source=out.source)
+                                          locator=out.locator)
             compiled.append(out.compiled)
     if not result.errors:
         rev = revision if revision is not None else source_revision(config.root)

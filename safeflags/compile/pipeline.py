@@ -13,6 +13,7 @@ from safeflags.compile.config import RepoConfig, load_config
 from safeflags.compile.lower import LoweredFlag, Lowerer
 from safeflags.compile.messages import EvalResult
 from safeflags.compile.pack import optimise
+from safeflags.compile.parse.locate import Locator
 from safeflags.compile.parse.model import key_for_path
 from safeflags.compile.parse.spec import parse_flag
 from safeflags.sdk.kernel.errors import SafeflagsError
@@ -27,10 +28,10 @@ class FlagOutcome:
     spec: spec_pb2.FlagSpec | None = None
     compiled: bundle_pb2.CompiledFlag | None = None  # optimised
     raw: tuple[bytes, bytes] = (b"", b"")  # both serialized, when they came that way
-    # When the flag was parsed in this process: its lowering and the source
-    # text parsed, so the compile result need not redo or reread either.
+    # When the flag was parsed in this process: its lowering and the indexed
+    # source, so the compile result need not redo, reread or re-index either.
     lowered: LoweredFlag | None = None
-    source: str | None = None
+    locator: Locator | None = None
 
     @classmethod
     def from_worker(cls, res: EvalResult) -> FlagOutcome:
@@ -60,11 +61,12 @@ class FlagParser:
 
     def outcome(self, rel: str, key: str, json_text: str, imports: tuple[str, ...]) -> FlagOutcome:
         source = (self.config.root / rel).read_text(encoding="utf-8")
-        spec, errors = parse_flag(rel, key, json.loads(json_text), source, self.config)
+        locator = Locator(source)
+        spec, errors = parse_flag(rel, key, json.loads(json_text), source, self.config, locator=locator)
         if spec is None:
             return FlagOutcome(imports, errors)
         lowered = self.lowerer.lower(spec)
-        return FlagOutcome(imports, [], spec, optimise(lowered.compiled()), lowered=lowered, source=source)
+        return FlagOutcome(imports, [], spec, optimise(lowered.compiled()), lowered=lowered, locator=locator)
 
     def parse_result(self, res: EvalResult) -> EvalResult:
         """`res` with its parse outcome; unchanged if anything goes wrong

@@ -98,6 +98,26 @@ def test_each_flag_is_lowered_once(repo: FlagRepo, monkeypatch: pytest.MonkeyPat
     assert sorted(calls) == sorted(warm.specs)  # from the cache: lowered on first use, once
 
 
+def test_each_flag_file_is_indexed_once(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from safeflags.compile import driver, pipeline
+    from safeflags.compile.parse import locate, spec
+
+    made: list[str] = []
+    real = locate.Locator
+
+    def counting(text: str) -> locate.Locator:
+        made.append(text)
+        return real(text)
+
+    for module in (driver, pipeline, spec):
+        monkeypatch.setattr(module, "Locator", counting)
+    here = compile_with(repo, monkeypatch, workers=False, cache_dir=tmp_path / "cache")
+    inputs(here)
+    inputs(here)
+    # Parsed here: the parser's locator is the one validators read.
+    assert len(made) == len(here.specs)
+
+
 def test_a_result_made_by_hand_derives_its_facts(repo: FlagRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     full = compile_with(repo, monkeypatch, workers=False, cache=False)
     slice_ = CompileResult(full.config, specs=dict(full.specs), files=dict(full.files))

@@ -256,10 +256,12 @@ class _Checker:
             self.error(("schema",), f"schema applies to json flags, not {flag.type}", "SF102")
 
 
-def parse_flag(rel: str, key: str, data: Any, source: str,
-               config: RepoConfig) -> tuple[spec_pb2.FlagSpec | None, list[SourceError]]:
-    """Check one flag's JSON and build its FlagSpec; all errors, located."""
-    loc = Locator(source)
+def parse_flag(rel: str, key: str, data: Any, source: str, config: RepoConfig, *,
+               locator: Locator | None = None) -> tuple[spec_pb2.FlagSpec | None, list[SourceError]]:
+    """Check one flag's JSON and build its FlagSpec; all errors, located.
+    `locator`, when given, is `Locator(source)` already made (the caller keeps
+    it for the validators, so the file is indexed once)."""
+    loc = locator if locator is not None else Locator(source)
     checker = _Checker(rel, key, config, loc)
     if not isinstance(data, dict):
         checker.error((), f"a flag file must evaluate to an object, not {type(data).__name__}", "SF102")
