@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from safeflags.compile.driver import CompileResult
 from safeflags.compile.parse.locate import Locator
 from safeflags.v1 import spec_pb2
+from safeflags.validation.approvals import Approvals, PullRequest
 from safeflags.validation.finding import Finding, Severity
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class Validator(ABC):
     # neither disable nor downgrade them (what passes validation ships).
     configurable: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = NoOptions
+    # Where the rule is documented, for SARIF's helpUri; built-ins take theirs
+    # from `validation.help_url` in safeflags.yaml, others give their own or none.
+    help_uri: ClassVar[str | None] = None
 
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -130,17 +134,6 @@ class Change:
         return str(self.spec.location.file)
 
 
-@dataclass(frozen=True)
-class PullRequest:
-    """What the GitHub event payload says about the pull request."""
-
-    number: int = 0
-    author: str = ""
-    labels: frozenset[str] = frozenset()
-    reviewers: frozenset[str] = frozenset()  # requested and approving users
-    teams: frozenset[str] = frozenset()  # requested reviewer teams (slugs)
-
-
 @dataclass
 class Context:
     """Everything a validator may read. Built once per run; read-only by contract."""
@@ -157,7 +150,14 @@ class Context:
     # The flags whose findings count (pull-request mode: the changed flags and
     # their dependents); None for every flag. Per-flag checks run only on these.
     scope: frozenset[str] | None = None
+    # Who approved the pull request (reviews, labels, approver groups);
+    # built from `pull_request` when not given.
+    approvals: Approvals = None  # type: ignore[assignment]
     _exposures: dict[str, Exposure] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.approvals is None:
+            self.approvals = Approvals(self.pull_request)
 
     @property
     def pr_mode(self) -> bool:
@@ -226,6 +226,6 @@ class Context:
             before = base.flag_facts(change.key).lowered if change.before is not None else None
             after = self.head.flag_facts(change.key).lowered if change.after is not None else None
             cached = self._exposures[change.key] = estimate(
-                before, after, base.config.dimensions, self.head.config.dimensions
+                before, after, base.config.dimensions, self.head.config.dimensions, change.after
             )
         return cached

@@ -38,19 +38,16 @@ def from_payload(data: dict[str, Any]) -> PullRequest:
     pr = data.get("pull_request")
     if not isinstance(pr, dict):
         return PullRequest()
-    reviewers = set(_names(pr.get("requested_reviewers"), "login"))
-    review = data.get("review")
-    # A pull_request_review event carries the review that triggered it.
-    if isinstance(review, dict) and str(review.get("state", "")).lower() == "approved":
-        user = review.get("user")
-        if isinstance(user, dict) and isinstance(user.get("login"), str):
-            reviewers.add(user["login"])
+    # Requested reviewers and teams are not read: a request is not an
+    # approval, and the author can make one. Reviews come from the API.
     user = pr.get("user")
     number = pr.get("number", data.get("number", 0))
+    head = pr.get("head")
+    repo = data.get("repository")
     return PullRequest(
         number=number if isinstance(number, int) else 0,
         author=user.get("login", "") if isinstance(user, dict) else "",
+        head_sha=str(head.get("sha", "")) if isinstance(head, dict) else "",
+        repository=str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
         labels=_names(pr.get("labels"), "name"),
-        reviewers=frozenset(reviewers),
-        teams=_names(pr.get("requested_teams"), "slug"),
     )

@@ -1,9 +1,20 @@
 """How much traffic a flag change exposes, before and after, per static scope.
 
-"Exposed" means served something other than the baseline: the config default
-of the flag before the change (of the new flag, for an added one). A unit is
-*newly exposed* when the change moves it to a value that is neither what it
-had nor the baseline, so a rollback or a ramp-down never counts.
+Two measures per cell of contexts, weighted by traffic:
+
+- *changed*: the value served before differs from the value served after,
+  whatever the flag's kind (a config value tuned, a migration moved, a unit
+  that switches experiment arm, a re-bucketed rollout);
+- *exposed*: served something other than the baseline, and *newly exposed*:
+  moved by the change to a value that is neither what it had nor the
+  baseline, so a rollback or a ramp-down never counts.
+
+The baseline is the config default of the flag before the change. A flag the
+change adds was served nothing before: services read their code default,
+which for a release or experiment flag is *off* (`false` for a bool, else
+its first variant), for a migration its first state, and for any other kind
+its own default. So a new release flag created on for everyone is exposure
+0 → 100 %, a skipped ramp, not 0 → 0.
 
 The estimate evaluates both compiled trees over a weighted partition of
 contexts (safeflags.validation.domain): static enum dimensions by the
@@ -21,7 +32,7 @@ from dataclasses import dataclass
 
 from safeflags.compile.config import DimensionConfig
 from safeflags.compile.lower import LoweredFlag
-from safeflags.v1 import bundle_pb2
+from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.domain import Cell, Space, Tree
 
 
@@ -32,6 +43,7 @@ class ScopeExposure:
     before: float
     after: float
     newly: float
+    changed: float = 0.0
 
     @property
     def label(self) -> str:
@@ -50,6 +62,7 @@ class _Point:
     exposed_before: bool
     exposed_after: bool
     newly: bool
+    changed: bool
 
 
 @dataclass(frozen=True)
@@ -63,16 +76,32 @@ class Exposure:
     points: tuple[_Point, ...]
     static_dims: tuple[str, ...]
     catalog: Mapping[str, DimensionConfig]
+    changed: float = 0.0
+    baseline: bytes = b""  # the serialized Value exposure is measured from
 
     def newly_where(self, where: Mapping[str, frozenset[str]]) -> float:
         """Share of the traffic inside `where` (static dim -> allowed values)
         that is newly exposed."""
+        return self.share_where(where, "newly")
+
+    def share_where(self, where: Mapping[str, frozenset[str]], measure: str) -> float:
+        """Share of the traffic inside `where` for which `measure` (a point
+        attribute: newly, changed, exposed_before, exposed_after) holds."""
         total = hit = 0.0
         for p in self.points:
             frac = p.weight * self._inside(p.cell, where)
             total += frac
-            hit += frac if p.newly else 0.0
+            hit += frac if getattr(p, measure) else 0.0
         return hit / total if total else 0.0
+
+    def transitions(self) -> dict[tuple[bytes | None, bytes | None], float]:
+        """Share of traffic per (served before, served after) pair of
+        serialized Values; None where the flag does not exist on that side."""
+        out: dict[tuple[bytes | None, bytes | None], float] = {}
+        total = sum(p.weight for p in self.points)
+        for p in self.points:
+            out[(p.before, p.after)] = out.get((p.before, p.after), 0.0) + (p.weight / total if total else 0.0)
+        return out
 
     def _inside(self, cell: Cell, where: Mapping[str, frozenset[str]]) -> float:
         frac = 1.0
@@ -117,9 +146,11 @@ def estimate(
     after: LoweredFlag | None,
     before_dims: Mapping[str, DimensionConfig],
     after_dims: Mapping[str, DimensionConfig],
+    spec: spec_pb2.FlagSpec | None = None,
 ) -> Exposure:
     """`before` and `after` are the flag as the compiler lowered it on each
-    side (None where it does not exist); their gates are left out, as met."""
+    side (None where it does not exist); their gates are left out, as met.
+    `spec` is the head's spec of an added flag (its kind sets the baseline)."""
     catalog = {**before_dims, **after_dims}
     space = Space(catalog, weighted=True)
     flags: list[tuple[bundle_pb2.CompiledFlag, Sequence[str]] | None] = []
@@ -135,23 +166,29 @@ def estimate(
             space.add(Tree(rule.when, names))
             if rule.HasField("split"):
                 space.add_split(rule.split, names)
-    first = before if before is not None else after
-    assert first is not None
-    baseline = first.body.values[first.body.fallback].SerializeToString(deterministic=True)
+    if before is not None:
+        baseline = before.body.values[before.body.fallback].SerializeToString(deterministic=True)
+    else:
+        assert after is not None and spec is not None, "an added flag is judged from its spec's kind"
+        baseline = starting_value(spec).SerializeToString(deterministic=True)
     points = []
     for cell, weight in space.cells():
         served = [_serve(space, f, n, cell) if f is not None else None for f, n in (x or (None, []) for x in flags)]
         b, a = served
+        if b is None and a is not None:
+            b = baseline  # a new flag: services served their code default
         eb, ea = b is not None and b != baseline, a is not None and a != baseline
-        points.append(_Point(cell, weight, b, a, eb, ea, ea and a != b))
+        changed = b != a if a is not None else eb  # a removed flag: its units go back to the default
+        points.append(_Point(cell, weight, b, a, eb, ea, ea and a != b, changed))
     static = tuple(sorted(d for d in space.dims if catalog.get(d) and catalog[d].static and catalog[d].type == "enum"))
     def share(attr: str, pts: list[_Point]) -> float:
         tot = sum(p.weight for p in pts)
         return sum(p.weight for p in pts if getattr(p, attr)) / tot if tot else 0.0
 
     def scope(dim: str, values: tuple[str, ...], pts: list[_Point]) -> ScopeExposure:
-        before, after, newly = (share(attr, pts) for attr in ("exposed_before", "exposed_after", "newly"))
-        return ScopeExposure(dim, values, before, after, newly)
+        before, after, newly, changed = (share(attr, pts)
+                                         for attr in ("exposed_before", "exposed_after", "newly", "changed"))
+        return ScopeExposure(dim, values, before, after, newly, changed)
 
     scopes = [scope("", (), points)]
     for dim in static:
@@ -163,4 +200,21 @@ def estimate(
         order = catalog[dim].values
         for values in sorted(groups, key=lambda vs: order.index(vs[0]) if vs and vs[0] in order else 0):
             scopes.append(scope(dim, values, groups[values]))
-    return Exposure(scopes[0].before, scopes[0].after, scopes[0].newly, tuple(scopes), tuple(points), static, catalog)
+    top = scopes[0]
+    return Exposure(top.before, top.after, top.newly, tuple(scopes), tuple(points), static, catalog, top.changed,
+                    baseline)
+
+
+RELEASE_LIKE = (common_pb2.FLAG_KIND_RELEASE, common_pb2.FLAG_KIND_EXPERIMENT, common_pb2.FLAG_KIND_UNSPECIFIED)
+
+
+def starting_value(spec: spec_pb2.FlagSpec) -> common_pb2.Value:
+    """What services served before a new flag existed, as far as the flag
+    says: off for a release or experiment flag (`false`, or its first
+    variant), the first state of a migration, else its own default."""
+    if spec.kind in RELEASE_LIKE or spec.kind == common_pb2.FLAG_KIND_MIGRATION:
+        if spec.type == common_pb2.FLAG_TYPE_BOOL:
+            return common_pb2.Value(bool_value=False)
+        if spec.variants:
+            return spec.variants[0].value
+    return spec.default

@@ -40,6 +40,7 @@ class Outcome:
     base_ref: str | None = None
     base_commit: str | None = None
     hidden: int = 0  # findings on flags outside the context's scope (pre-existing, not shown)
+    help_url: str | None = None  # validation.help_url of the judging settings
 
     @property
     def changes(self) -> list[Change]:

@@ -50,7 +50,9 @@ def judge(ctx: Context, judge_result: CompileResult) -> Outcome:
     classes = registry.load(judge_result.config.root, settings.local_validators)
     rules = resolve_rules(judge_result.config, settings, classes)
     validators: list[Validator] = [cls(rules[cls.code].options) for cls in classes]
-    return run(ctx, validators, rules)
+    outcome = run(ctx, validators, rules)
+    outcome.help_url = settings.help_url
+    return outcome
 
 
 @contextmanager

@@ -35,9 +35,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ApproverGroupSettings(_Strict):
+    users: list[str] = Field(default_factory=list)
+    github_team: str = ""  # "org/slug"; membership read through the GitHub API
+
+
 class ValidationSettings(_Strict):
     local_validators: list[str] = Field(default_factory=list)
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Named sets of people whose approval rules can ask for.
+    approvers: dict[str, ApproverGroupSettings] = Field(default_factory=dict)
+    # Where the built-in rules are documented (SARIF helpUri: <help_url>#<anchor>); none when unset.
+    help_url: str | None = None
 
 
 class RuleCommon(_Strict):

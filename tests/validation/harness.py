@@ -10,7 +10,8 @@ A case:
     - name: what it shows
       base: {flag: <jsonnet>}          # optional: pull-request mode
       head: {flag: <jsonnet>, src/app.py: <text>}
-      labels: [safeflags/skip-stage]   # optional PR labels
+      labels: [safeflags/skip-stage]   # optional PR labels, applied by `reviewer` (not the author `dev`)
+      reviews: [{user: lead, state: APPROVED}]   # optional reviews, on the head commit unless `commit` says
       options: {max_percent: 10}       # optional validator options
       inventory: {services: ...}       # optional SF303 deployment inventory
       expect: [{line: 7}, {line: 9, file: src/app.py, message: still referenced}]
@@ -32,7 +33,8 @@ import yaml
 
 from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.validation import registry
-from safeflags.validation.api import Context, PullRequest, Validator
+from safeflags.validation.api import Context, Validator
+from safeflags.validation.approvals import LabelEvent, PullRequest, Review
 from safeflags.validation.changes import pair
 from safeflags.validation.finding import Finding
 from safeflags.validation.runner import run
@@ -56,6 +58,14 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     inventory: dict[str, Any] | None = None
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # "head"/"base" -> validation section
+    reviews: list[dict[str, str]] = field(default_factory=list)
+
+    def pull_request(self) -> PullRequest:
+        return PullRequest(
+            number=1, author="dev", head_sha="head", repository="acme/flags", labels=frozenset(self.labels),
+            reviews=tuple(Review(r["user"], r.get("state", "APPROVED"), r.get("commit", "head")) for r in self.reviews),
+            label_events=tuple(LabelEvent(x, "reviewer", True) for x in self.labels),
+        )
 
     @property
     def ns(self) -> str:
@@ -88,7 +98,7 @@ def load_cases() -> list[Case]:
         for i, c in enumerate(data["cases"]):
             cases.append(Case(code, i, c["name"], c.get("head") or {}, c.get("base"), c.get("expect") or [],
                               c.get("labels") or [], c.get("options") or {}, c.get("inventory"),
-                              c.get("settings") or {}))
+                              c.get("settings") or {}, c.get("reviews") or []))
     return cases
 
 
@@ -148,5 +158,5 @@ class Suite:
         head = _slice(self.head, case.ns, case.settings.get("head"))
         base = _slice(self.base, case.ns, case.settings.get("base")) if case.base is not None else None
         ctx = Context(head, base, pair(base, head) if base is not None else [],
-                      PullRequest(labels=frozenset(case.labels)), self.head_root / "src" / case.ns, TODAY)
+                      case.pull_request(), self.head_root / "src" / case.ns, TODAY)
         return run(ctx, [validator], {}).findings

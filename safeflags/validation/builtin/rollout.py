@@ -137,9 +137,8 @@ class BlastRadius(ChangeValidator):
 
     def approved(self, ctx: Context) -> bool:
         o = self.options
-        pr = ctx.pull_request
-        return bool(pr.labels & set(o.approval_labels) or pr.teams & set(o.approval_teams)  # type: ignore[attr-defined]
-                    or pr.reviewers & set(o.approval_reviewers))  # type: ignore[attr-defined]
+        return ctx.approvals.granted(o.approval_labels, o.approval_teams,  # type: ignore[attr-defined]
+                                     o.approval_reviewers) is not None  # type: ignore[attr-defined]
 
     def check_change(self, change: Change, ctx: Context) -> Iterator[Finding]:
         after = change.after
