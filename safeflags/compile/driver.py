@@ -113,6 +113,12 @@ class CompileResult:
             found = self.facts[key] = FlagFacts(spec, file, self.config.root, self._lowerer)
         return found
 
+    def lower_variant(self, spec: spec_pb2.FlagSpec) -> LoweredFlag:
+        """Lower a spec that is not one of this result's, with its catalog: a
+        what-if (a flag with its old salt put back) for validators, lowered
+        by the one lowerer so it cannot differ from what the compiler ships."""
+        return self._lowerer.lower(spec)
+
     def locator(self, file: str) -> Locator | None:
         """The source of the compiled flag in `file`, for positions."""
         key = key_for_path(file, self.config.model.flags_dir)

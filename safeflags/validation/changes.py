@@ -7,24 +7,75 @@ removal plus an addition, which is what it is for the services reading it.
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message  # type: ignore[import-untyped]
 
 from safeflags.compile.driver import CompileResult
 from safeflags.compile.parse.model import key_for_path
-from safeflags.v1 import spec_pb2
+from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation.api import Change
 
 
+def _location_plans() -> dict[str, tuple[tuple[str, ...], tuple[tuple[str, bool], ...]]]:
+    """Per message type that can hold a source location (derived from the
+    schema, so a location field added later is stripped too): its Location
+    fields, and the message fields (name, repeated) that lead to more."""
+    location = common_pb2.Location.DESCRIPTOR.full_name
+    reach: dict[str, Any] = {}  # protobuf Descriptors
+    todo = [spec_pb2.FlagSpec.DESCRIPTOR]
+    while todo:
+        desc = todo.pop()
+        if desc.full_name not in reach:
+            reach[desc.full_name] = desc
+            todo += [f.message_type for f in desc.fields if f.message_type is not None]
+    holds = {name for name, d in reach.items()
+             if any(f.message_type is not None and f.message_type.full_name == location for f in d.fields)}
+    grew = True
+    while grew:  # a message holds a location when one of its fields' types does (Condition nests itself)
+        before = len(holds)
+        holds |= {name for name, d in reach.items()
+                  if any(f.message_type is not None and f.message_type.full_name in holds for f in d.fields)}
+        grew = len(holds) > before
+    return {
+        name: (
+            tuple(f.name for f in reach[name].fields
+                  if f.message_type is not None and f.message_type.full_name == location),
+            tuple((f.name, f.is_repeated) for f in reach[name].fields
+                  if f.message_type is not None and f.message_type.full_name in holds - {location}),
+        )
+        for name in holds - {location}
+    }
+
+
+_PLANS = _location_plans()
+M = TypeVar("M", bound=Message)
+
+
+def _strip(msg: Message) -> None:
+    locations, walks = _PLANS[msg.DESCRIPTOR.full_name]
+    for name in locations:
+        msg.ClearField(name)
+    for name, repeated in walks:
+        if repeated:
+            for item in getattr(msg, name):
+                _strip(item)
+        elif msg.HasField(name):
+            _strip(getattr(msg, name))
+
+
+def without_locations(msg: M) -> M:
+    """A copy of a spec message (a FlagSpec, an Override, a Condition...)
+    without source locations (every Location field, at any depth)."""
+    bare = type(msg)()
+    bare.CopyFrom(msg)
+    _strip(bare)
+    return bare
+
+
 def semantic(spec: spec_pb2.FlagSpec) -> bytes:
-    """The spec's bytes without source locations."""
-    bare = spec_pb2.FlagSpec()
-    bare.CopyFrom(spec)
-    bare.ClearField("location")
-    for group in (bare.overrides, bare.prerequisites, bare.requires):
-        for item in group:
-            item.ClearField("location")
-    if bare.HasField("rollout"):
-        bare.rollout.ClearField("location")
-    return bare.SerializeToString(deterministic=True)
+    """The spec's bytes without source locations: what it means."""
+    return without_locations(spec).SerializeToString(deterministic=True)
 
 
 def pair(base: CompileResult, head: CompileResult) -> list[Change]:

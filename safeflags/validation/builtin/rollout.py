@@ -1,17 +1,18 @@
-"""SF301-SF305: rollout safety of a change — how far and how fast a pull
-request moves a flag, and whether the flag's shape suits its kind."""
+"""SF301, SF302, SF305: rollout safety of a change — how far and how fast a
+pull request moves a flag, and whether the flag's shape suits its kind.
+Version gates (SF303) and migrations (SF304) have their own modules; they
+are named here too, where the registry has always found them."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import json
+from collections.abc import Iterator, Mapping, Sequence
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.compile.config import yaml_position
-from safeflags.sdk.kernel import semver
-from safeflags.source.errors import ConfigError, SourceError
-from safeflags.v1 import common_pb2, spec_pb2
+from safeflags.compile.config import DimensionConfig
+from safeflags.compile.lower import LoweredFlag
+from safeflags.sdk.values import decoded
+from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.api import (
     Change,
     ChangeValidator,
@@ -19,7 +20,17 @@ from safeflags.validation.api import (
     FlagSpec,
     FlagValidator,
 )
+from safeflags.validation.builtin.edits import Position, exposure_candidates, exposure_line, in_flag
+from safeflags.validation.builtin.migration import MigrationJump
+from safeflags.validation.builtin.versions import Inventory, VersionNotDeployed, load_inventory
+from safeflags.validation.domain import Space, Tree
+from safeflags.validation.exposure import RELEASE_LIKE, starting_value
 from safeflags.validation.finding import Finding
+
+__all__ = [
+    "BlastRadius", "Inventory", "KillSwitch", "MigrationJump", "SkippedStage", "VersionNotDeployed",
+    "exposure_line", "load_inventory",
+]
 
 C = spec_pb2.Condition
 
@@ -28,55 +39,90 @@ class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def stage_of(spec: FlagSpec | None) -> int:
-    """The rollout's current stage, 0 without one. Whether the flag is switched
-    on is a separate question: re-enabling resumes at the kept stage, which is
-    not a skip (SF302 weighs the exposure it brings)."""
-    return int(spec.rollout.stage) if spec is not None and spec.HasField("rollout") else 0
+EPS = 1e-9
 
 
-def exposure_line(change: Change, ctx: Context) -> int | tuple[int, int]:
-    """The line of what a change did to widen exposure: the stage, the
-    on/off switch, the default, the first changed override."""
-    after, before = change.after, change.before
-    assert after is not None
-    if before is None:
-        return int(after.location.line)
-    if stage_of(before) != stage_of(after) and after.HasField("rollout"):
-        return ctx.field(after, "stage", "rollout")
-    if before.enabled != after.enabled:
-        return ctx.field(after, "enabled")
-    if before.default != after.default:
-        return ctx.field(after, "default", "state")
-    for i, o in enumerate(after.overrides):
-        if i >= len(before.overrides) or before.overrides[i].when != o.when or before.overrides[i].serve != o.serve:
-            return int(o.location.line)
-    if after.HasField("rollout"):
-        return int(after.rollout.location.line)
-    return int(after.location.line)
+def _covered(expr: bundle_pb2.Expr, names: Sequence[str], catalog: Mapping[str, DimensionConfig]) -> float:
+    """Share of traffic (the catalog's weights) for which a lowered condition holds."""
+    space = Space(catalog, weighted=True)
+    space.add(Tree(expr, names))
+    return sum((w for cell, w in space.cells() if space.holds(expr, names, cell)), 0.0)
 
 
-def _stage_name(spec: FlagSpec, stage: int) -> str:
+def stage_shares(spec: FlagSpec, lowered: LoweredFlag, catalog: Mapping[str, DimensionConfig]) -> list[float]:
+    """The share of traffic each stage of the rollout covers: its percentage
+    of the traffic inside its scope."""
+    out = []
+    for st, scope in zip(spec.rollout.stages, lowered.scopes, strict=False):
+        inside = 1.0 if scope is None else _covered(scope, lowered.names, catalog)
+        out.append(inside * st.percent / 100)
+    return out
+
+
+def _raw(v: common_pb2.Value) -> bytes:
+    return v.SerializeToString(deterministic=True)
+
+
+def _rollout_serves(spec: FlagSpec) -> bytes | None:
+    serve = spec.rollout.serve
+    if serve.WhichOneof("kind") == "value":
+        return _raw(serve.value)
+    if serve.WhichOneof("kind") == "variant":
+        return next((_raw(v.value) for v in spec.variants if v.name == serve.variant), None)
+    return None  # a split: it exposes whatever its arms serve
+
+
+def _ramp_level(spec: FlagSpec | None, shares: list[float]) -> float:
+    """The share the rollout's current stage exposes (nothing when it serves the default)."""
+    if spec is None or not spec.HasField("rollout") or not 0 < spec.rollout.stage <= len(shares):
+        return 0.0
+    if _rollout_serves(spec) == _raw(spec.default):
+        return 0.0
+    return shares[spec.rollout.stage - 1]
+
+
+def _shown(spec: FlagSpec, value: common_pb2.Value) -> str:
+    name = next((v.name for v in spec.variants if v.value == value), None)
+    return repr(name) if name else json.dumps(decoded(value))
+
+
+def _stage_name(spec: FlagSpec, stage: int, shares: Sequence[float] = ()) -> str:
     if stage == 0:
         return "stage 0 (not started)"
     st = spec.rollout.stages[stage - 1]
-    return f"stage {stage} ({st.name or f'{st.percent:g}%'})"
+    share = f", ~{shares[stage - 1]:.0%} of traffic" if st.HasField("scope") and len(shares) >= stage else ""
+    return f"stage {stage} ({st.name or f'{st.percent:g}%'}{share})"
 
 
 class SkippedStage(ChangeValidator):
-    """A rollout that skips stages: more than one stage in one pull request.
+    """A rollout that skips stages: more exposure in one pull request than the next stage.
 
-    **What it catches**: a change of `stage` by more than one step forward
-    (a new flag counts from stage 0), unless the pull request carries the
-    skip label (`safeflags/skip-stage` by default).
+    **What it catches**: a change whose rollout exposure passes over a stage
+    of the plan: a stage (its percentage of the traffic inside its scope)
+    whose exposure lies strictly between the old current stage's and the
+    new one's, in the new plan or, when the ramp template changed, in the
+    old one. It is judged by exposure, not by stage number: switching the
+    template (`cautious` → `standard`) with the number kept, or raising a
+    stage's percentage, is a skip when it passes over a stage; moving the
+    stage of a switched-off flag is judged at the stage it will resume at.
+    A new flag starts from stage 0, and a release flag whose `default`
+    serves it to everyone (a new one created on, or one flipped on
+    mid-ramp) skips what is left of the ramp. The skip label
+    (`safeflags/skip-stage` by default) lets the change through when
+    someone other than the author applied it.
 
     **Why**: each stage exists to be watched before the next; skipping one
     multiplies the exposure of an unobserved change.
 
-    **How to fix**: move one stage per pull request, or add the label when
-    skipping is a reviewed decision (e.g. an urgent fix already proven).
+    **How to fix**: move one stage per pull request (a new release flag
+    starts off, `default: false`, and ramps; to change the template, keep
+    the exposure, e.g. `cautious` stage 3 (5 %) → `standard` stage 2), or
+    have a reviewer add the label when skipping is a reviewed decision
+    (e.g. an urgent fix already proven).
 
-    **Example**: `sf.ramps.standard(unit='workspace_id', stage=2)` → `stage=4`.
+    **Example**: `sf.ramps.standard(unit='workspace_id', stage=2)` → `stage=4`;
+    or `sf.ramps.cautious(unit='user_id', stage=3)` (5 %) →
+    `sf.ramps.standard(unit='user_id', stage=3)` (25 %), passing over 10 %.
     """
 
     code = "SF301"
@@ -86,35 +132,87 @@ class SkippedStage(ChangeValidator):
         label: str = "safeflags/skip-stage"
 
     def check_change(self, change: Change, ctx: Context) -> Iterator[Finding]:
-        after = change.after
-        if after is None or not after.HasField("rollout") or not after.enabled:
+        before, after = change.before, change.after
+        if after is None or after.kind == common_pb2.FLAG_KIND_OPERATIONAL:
             return
-        before = change.before
-        start = stage_of(before)
-        if start and before is not None and list(before.rollout.stages) != list(after.rollout.stages):
-            # A re-planned ramp: find where the old current stage sits in the new plan.
-            old = before.rollout.stages[start - 1]
-            stages = enumerate(after.rollout.stages)
-            start = next((i + 1 for i, st in stages if st.percent == old.percent and st.scope == old.scope), start)
-        if after.rollout.stage - start <= 1 or self.options.label in ctx.pull_request.labels:  # type: ignore[attr-defined]
+        baseline = before.default if before is not None else starting_value(after)
+        # A release-like flag whose default moved off the baseline serves it to everyone the rules leave.
+        everyone = after.kind in RELEASE_LIKE and _raw(after.default) != _raw(baseline)
+        plan = stage_shares(after, ctx.head.flag_facts(change.key).lowered, ctx.head.config.dimensions) \
+            if after.HasField("rollout") else []
+        # Switched off or not: the stage is where the flag resumes, so moving it while off is judged too.
+        new = 1.0 if everyone else _ramp_level(after, plan)
+        old, was = 0.0, []
+        if before is not None and before.HasField("rollout") and ctx.base is not None:
+            was = stage_shares(before, ctx.base.flag_facts(change.key).lowered, ctx.base.config.dimensions)
+            old = _ramp_level(before, was)
+        skipped = [_stage_name(after, i + 1, plan) for i, share in enumerate(plan) if old + EPS < share < new - EPS]
+        if before is not None and was and before.rollout.template != after.rollout.template:
+            # A plan switched mid-ramp: the old plan's next checkpoints were due too, unless the new plan has them.
+            skipped += [f"{_stage_name(before, i + 1, was)} of {before.rollout.template}"
+                        for i, share in enumerate(was)
+                        if old + EPS < share < new - EPS and not any(abs(share - x) < EPS for x in plan)]
+        created_on = everyone and before is None and not plan
+        if not skipped and not created_on:
             return
-        skipped = ", ".join(_stage_name(after, s) for s in range(start + 1, after.rollout.stage))
+        label: str = self.options.label  # type: ignore[attr-defined]
+        if ctx.approvals.label([label], anyone=True) is not None:
+            return
+        why = ctx.approvals.why_not([label])
+        why = f" ({why})" if why else ""
+        ro = after.rollout
+        where: list[Position]
+        if everyone:
+            to = f"everyone (its default {_shown(after, after.default)})"
+            where = [ctx.field(after, "default"), ctx.field(after, "stage"), int(ro.location.line)]
+        else:
+            to = _stage_name(after, ro.stage, plan)
+            where = [ctx.field(after, "stage", "rollout"), int(ro.location.line)]
+        if created_on:
+            yield self.at(
+                after, f"a new {_kind(after)} flag is created on for {to}, with no ramp",
+                in_flag(ctx, after, *where),
+                hint=f"create it off and ramp it (e.g. sf.ramps.standard), or have a reviewer apply the label {label!r}"
+                + why,
+            )
+            return
+        start = "stage 0 (not started)"
+        if before is not None and was:
+            start = _stage_name(before, before.rollout.stage, was)
+        if before is not None and was and before.rollout.template != ro.template:
+            start += f" of {before.rollout.template}"
+            to += "" if everyone else f" of {ro.template}"
+        subject = "the rollout moves" if before is not None else "the new flag goes"
         yield self.at(
-            after, f"the rollout moves from {_stage_name(after, start)} to {_stage_name(after, after.rollout.stage)} "
-            f"in one change, skipping {skipped}", ctx.field(after, "stage", "rollout"),
-            hint=f"move one stage per pull request, or add the label {self.options.label!r}",  # type: ignore[attr-defined]
+            after, f"{subject} from {start} to {to} in one change, skipping {', '.join(skipped)}",
+            in_flag(ctx, after, *where), hint=f"move one stage per pull request, or have a reviewer apply the label "
+            f"{label!r}" + why,
         )
+
+
+def _kind(spec: FlagSpec) -> str:
+    return common_pb2.FlagKind.Name(spec.kind).removeprefix("FLAG_KIND_").lower().replace("unspecified", "release")
 
 
 class BlastRadius(ChangeValidator):
     """Blast radius over the threshold without approval.
 
-    **What it catches**: a change that newly exposes more than `max_percent`
+    **What it catches**: a change to a release-like flag (kind release,
+    experiment, or none given) that newly exposes more than `max_percent`
     of traffic (estimated from the before/after trees over the static
-    scopes and bucket ranges, with the catalog's traffic weights), unless
-    the pull request has an approval label, or an approving reviewer or a
-    requested reviewer team from the configured lists. Kill switches
-    (kind operational) are exempt: killing a feature must not wait.
+    scopes and bucket ranges, with the catalog's traffic weights; a new
+    flag starts from off), unless an approver approved it: a submitted
+    approving review on the head commit, or one of `approval_labels`
+    applied, by someone other than the author who is in
+    `approval_reviewers` or a member of a group of `approval_teams` (an
+    approver group of `validation.approvers`, else a team of the
+    repository's organisation); with neither list, anyone but the author.
+    A requested review never counts.
+
+    Config flags (bounds and step size, SF107/SF313) and migrations
+    (SF304) are judged by their own rules; kill switches (kind
+    operational) and a change that only switches a flag off are never
+    blocked: killing a feature must not wait.
 
     **Why**: the size of a mistake is the traffic it reaches; big steps
     deserve a second pair of eyes from the people who carry the pager.
@@ -132,7 +230,7 @@ class BlastRadius(ChangeValidator):
     class Options(_Options):
         max_percent: float = Field(default=25.0, ge=0, le=100)
         approval_labels: list[str] = Field(default_factory=lambda: ["safeflags/approved-blast-radius"])
-        approval_teams: list[str] = Field(default_factory=list)
+        approval_teams: list[str] = Field(default_factory=list)  # approver groups, else org teams
         approval_reviewers: list[str] = Field(default_factory=list)
 
     def approved(self, ctx: Context) -> bool:
@@ -140,147 +238,35 @@ class BlastRadius(ChangeValidator):
         return ctx.approvals.granted(o.approval_labels, o.approval_teams,  # type: ignore[attr-defined]
                                      o.approval_reviewers) is not None  # type: ignore[attr-defined]
 
+    def approval_hint(self, ctx: Context) -> str:
+        """What would approve the change, in words, and why nothing did."""
+        o = self.options
+        labels: list[str] = o.approval_labels  # type: ignore[attr-defined]
+        who = [f"a member of {t!r}" for t in o.approval_teams] + list(o.approval_reviewers)  # type: ignore[attr-defined]
+        by = " or ".join(who) if who else "someone other than the author"
+        ways = [f"an approving review by {by} on the head commit"]
+        if labels:
+            ways.append(f"the label {' or '.join(repr(x) for x in labels)} applied by {by}")
+        why = ctx.approvals.why_not(labels)
+        return "take a smaller step, or get approval: " + ", or ".join(ways) + (f" ({why})" if why else "")
+
     def check_change(self, change: Change, ctx: Context) -> Iterator[Finding]:
-        after = change.after
-        if after is None or after.kind == common_pb2.FLAG_KIND_OPERATIONAL:
+        before, after = change.before, change.after
+        if after is None or after.kind not in RELEASE_LIKE:
             return
+        if before is not None and not after.enabled and after.default == before.default:
+            return  # only switched off: it serves its unchanged default to everyone, never blocked
         exp = ctx.exposure(change)
         limit = self.options.max_percent  # type: ignore[attr-defined]
         if exp.newly * 100 <= limit + 1e-9 or self.approved(ctx):
             return
         widest = sorted((s for s in exp.scopes[1:] if s.newly > 0), key=lambda s: -s.newly)[:3]
         where = "; ".join(f"{s.label}: {s.before:.0%} → {s.after:.0%}" for s in widest)
-        need = " or ".join([f"label {x!r}" for x in self.options.approval_labels]  # type: ignore[attr-defined]
-                           + [f"review by team {x!r}" for x in self.options.approval_teams])  # type: ignore[attr-defined]
         yield self.at(
-            after, f"newly exposes ~{exp.newly:.1%} of traffic ({exp.before:.1%} → {exp.after:.1%} exposed), over the "
-            f"{limit:g}% threshold" + (f" [{where}]" if where else ""), exposure_line(change, ctx),
-            hint=f"take a smaller step, or get approval: {need or 'see validation.rules.SF302'}",
+            after, f"newly exposes ~{exp.newly:.1%} of traffic ({exp.before:.1%} → {exp.after:.1%} exposed), "
+            f"over the {limit:g}% threshold" + (f" [{where}]" if where else ""),
+            in_flag(ctx, after, *exposure_candidates(change, ctx)), hint=self.approval_hint(ctx),
         )
-
-
-class _Deployment(_Options):
-    where: dict[str, str | list[str]] = Field(default_factory=dict)
-    version: str
-
-
-class Inventory(_Options):
-    services: dict[str, list[_Deployment]]
-
-
-def load_inventory(root: Path, rel: str) -> Inventory:
-    path = root / rel
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        return Inventory.model_validate(data)
-    except OSError as exc:
-        raise ConfigError([SourceError(rel, 0, 0, f"cannot read the deployment inventory: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([SourceError(rel, 0, 0, f"invalid YAML: {exc}")]) from None
-    except ValidationError as exc:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        errors = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            line, col = yaml_position(node, loc)
-            errors.append(SourceError(rel, line, col, err["msg"], stage="config", field_path=".".join(loc)))
-        raise ConfigError(errors) from None
-
-
-class VersionNotDeployed(ChangeValidator):
-    """A flag enabled where the service version it requires is not deployed.
-
-    **What it catches**: a change that newly exposes traffic in a scope (an
-    entry of the deployment inventory named by `inventory`) where the
-    service of a `requires` entry runs a version below `min_version`.
-
-    **Why**: there the SDK serves the default until the version ships, so
-    the stage reviewed today takes effect on some later deploy, unreviewed
-    and unwatched — or the code is not there at all.
-
-    **How to fix**: ship the version first, or leave those scopes out.
-
-    **Example**: ramping `billing.new_invoice_path` (requires billing
-    2.14.0) while prod runs billing 2.13.4.
-    """
-
-    code = "SF303"
-    name = "version-not-deployed"
-
-    class Options(_Options):
-        inventory: str | None = None  # YAML file, relative to the repository root
-
-    def check(self, ctx: Context) -> Iterator[Finding]:
-        rel = self.options.inventory  # type: ignore[attr-defined]
-        if not rel:
-            return
-        judge = ctx.base if ctx.base is not None else ctx.head
-        inventory = load_inventory(judge.config.root, rel)
-        for change in ctx.changes:
-            yield from self._change(change, ctx, inventory)
-
-    def _change(self, change: Change, ctx: Context, inventory: Inventory) -> Iterator[Finding]:
-        after = change.after
-        if after is None or not after.enabled or not after.requires:
-            return
-        for req in after.requires:
-            for dep in inventory.services.get(req.service, []):
-                have, need = semver.parse(dep.version), semver.parse(req.min_version)
-                if have is None or need is None or have >= need:
-                    continue
-                where = {k: frozenset([v] if isinstance(v, str) else v) for k, v in dep.where.items()}
-                share = ctx.exposure(change).newly_where(where)
-                if share <= 0:
-                    continue
-                scope = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}"
-                                  for k, v in sorted(dep.where.items())) or "everywhere"
-                yield self.at(
-                    after, f"newly enables ~{share:.0%} of {scope}, where {req.service} {dep.version} is deployed but "
-                    f"the flag requires {req.min_version}", exposure_line(change, ctx),
-                    hint=f"deploy {req.service} {req.min_version} there first, or keep the rollout out of that scope",
-                )
-
-
-class MigrationJump(ChangeValidator):
-    """A migration flag moving more than one state at a time.
-
-    **What it catches**: a migration flag (variants are its ordered states,
-    e.g. A → AB → BA → B) whose current state moves by more than one step,
-    forward or back, in one change.
-
-    **Why**: each intermediate state keeps both systems consistent (dual
-    writes before switching reads); jumping from A to BA reads from a
-    system that was never written.
-
-    **How to fix**: advance one state per pull request, after the checks
-    for the current state are green.
-
-    **Example**: `sf.migration(states=['A', 'AB', 'BA', 'B'], state='A')` → `state='BA'`.
-    """
-
-    code = "SF304"
-    name = "migration-jump"
-
-    def check_change(self, change: Change, ctx: Context) -> Iterator[Finding]:
-        before, after = change.before, change.after
-        if before is None or after is None or after.kind != common_pb2.FLAG_KIND_MIGRATION:
-            return
-        states = [v.name for v in after.variants]
-        old, new = _state(before), _state(after)
-        if old is None or new is None or old not in states or new not in states:
-            return
-        step = states.index(new) - states.index(old)
-        if abs(step) > 1:
-            lo, hi = sorted((states.index(old), states.index(new)))
-            path = " → ".join(states[lo:hi + 1])
-            yield self.at(after, f"the migration moves from {old} to {new} in one change ({abs(step)} states: {path})",
-                          ctx.field(after, "state", "default"), hint="move one state per pull request")
-
-
-def _state(spec: FlagSpec) -> str | None:
-    return next((v.name for v in spec.variants if v.value == spec.default), None)
-
 
 class KillSwitch(FlagValidator):
     """A kill switch that is not a plain bool or sits under a percentage.
