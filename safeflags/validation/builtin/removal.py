@@ -96,6 +96,9 @@ class RemovedBeforeTerminal(ChangeValidator):
     to different traffic (mid-rollout, an active split), or a migration
     flag that is not at its first or last state.
 
+    A config flag (kind `config`) is a value, not a rollout: it is not
+    judged here, only by whether code still reads it (SF306).
+
     **Why**: after removal every request gets the code default; the units
     the flag was serving something else flip at once, unreviewed.
 
@@ -112,6 +115,8 @@ class RemovedBeforeTerminal(ChangeValidator):
         before = change.before
         if change.kind != "removed" or before is None:
             return
+        if before.kind == common_pb2.FLAG_KIND_CONFIG:
+            return  # a value, not a rollout: what removing it breaks is the code that reads it (SF306)
         if before.kind == common_pb2.FLAG_KIND_MIGRATION and before.enabled:
             states = [v.value for v in before.variants]
             if states and before.default not in (states[0], states[-1]):
