@@ -10,6 +10,9 @@ its own code (anything else is a bug in it); a disabled code or a path
 outside the rule's `paths` drops it; the rule's severity replaces the
 default; a matching inline suppression (flag `suppress: [{code, reason}]`)
 moves it to the suppression it silenced, so the summary still shows it.
+A change validator's finding on a template-driven flag (its own file
+unchanged) is moved to the template line the pull request changed, after
+the rule's `paths` were matched where the validator located it.
 """
 from __future__ import annotations
 
@@ -90,6 +93,8 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
                 # own choice (a warning among its errors) stands.
                 if rule.severity != v.severity and f.severity != rule.severity:
                     f = Finding(f.code, rule.severity, f.message, f.file, f.line, f.column, f.flag, f.hint)
+            if v.needs_base and f.flag is not None:
+                f = _relocated(ctx, f)
             raw.append(f)
     silenced: dict[tuple[str, str], list[Finding]] = {}
     declared = _suppressions(ctx)
@@ -111,6 +116,28 @@ def run(ctx: Context, validators: list[Validator], rules: dict[str, Rule]) -> Ou
         hushed = tuple(sorted(silenced.get((key, code), []), key=Finding.sort_key))
         out.suppressions.append(Suppression(key, code, reason, file, hushed))
     return out
+
+
+def _relocated(ctx: Context, f: Finding) -> Finding:
+    """A change's finding on a template-driven flag (its own file unchanged,
+    safeflags.validation.origins), located in that file or in a library
+    file it imports, moved to the library line the pull request changed:
+    the line a reviewer can act on, the same for every code. The message
+    names the flag (many flags share that line) and where in it the finding
+    was."""
+    assert f.flag is not None
+    spec = ctx.spec(f.flag)
+    if spec is None:
+        return f
+    own = str(spec.location.file)
+    if f.file != own and f.file not in ctx.head.imports.get(own, ()):
+        return f
+    origin = ctx.origins.of(f.flag)
+    if origin is None:
+        return f
+    at = f"{own}:{f.line}" if f.file == own and f.line else own
+    return Finding(f.code, f.severity, f"{f.message} ({f.flag}: {at} via {origin})",
+                   origin.file, origin.line, origin.column, f.flag, f.hint)
 
 
 def _suppressions(ctx: Context) -> dict[tuple[str, str], tuple[str, str]]:

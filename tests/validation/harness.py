@@ -12,6 +12,7 @@ A case:
       head: {flag: <jsonnet>, src/app.py: <text>}
       labels: [safeflags/skip-stage]   # optional PR labels, applied by `reviewer` (not the author `dev`)
       reviews: [{user: lead, state: APPROVED}]   # optional reviews, on the head commit unless `commit` says
+      settings: {base: {approvers: {sec: {users: [lead]}}}}   # optional validation sections (approver groups)
       options: {max_percent: 10}       # optional validator options
       inventory: {services: ...}       # optional SF303 deployment inventory
       expect: [{line: 7}, {line: 9, file: src/app.py, message: still referenced}]
@@ -19,7 +20,9 @@ A case:
 A file name without a slash is a flag, `flags/<ns>/<name>.jsonnet`; `{ns}`
 in any text is the case's namespace (to name its flags' keys); a source not
 starting with `local` gets the library import prepended (one line, so line
-numbers in `expect` count from 2).
+numbers in `expect` count from 2). A name with a slash is written as it
+is, e.g. a case's own template `templates/{ns}_ramps.libsonnet`, which may
+differ between base and head (each flag's imports are kept in its slice).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import yaml
 from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.validation import registry
 from safeflags.validation.api import Context, Validator
-from safeflags.validation.approvals import LabelEvent, PullRequest, Review
+from safeflags.validation.approvals import Approvals, ApproverGroup, LabelEvent, PullRequest, Review
 from safeflags.validation.changes import pair
 from safeflags.validation.finding import Finding
 from safeflags.validation.runner import run
@@ -124,6 +127,7 @@ def _slice(result: CompileResult, ns: str, settings: dict[str, Any] | None) -> C
         config=config,
         specs={k: s for k, s in result.specs.items() if k.startswith(ns + ".")},
         files={k: f for k, f in result.files.items() if k.startswith(ns + ".")},
+        imports={f: i for f, i in result.imports.items() if f.startswith(prefix)},
         errors=[e for e in result.errors if e.file.startswith(prefix)],
     )
 
@@ -157,6 +161,11 @@ class Suite:
         validator: Validator = cls(cls.Options.model_validate(options))
         head = _slice(self.head, case.ns, case.settings.get("head"))
         base = _slice(self.base, case.ns, case.settings.get("base")) if case.base is not None else None
+        # The judging settings' approver groups (the base's in pull-request mode).
+        judging = case.settings.get("base" if case.base is not None else "head") or {}
+        groups = {name: ApproverGroup(frozenset(g.get("users", [])), g.get("github_team", ""))
+                  for name, g in (judging.get("approvers") or {}).items()}
         ctx = Context(head, base, pair(base, head) if base is not None else [],
-                      case.pull_request(), self.head_root / "src" / case.ns, TODAY)
+                      case.pull_request(), self.head_root / "src" / case.ns, TODAY,
+                      approvals=Approvals(case.pull_request(), groups))
         return run(ctx, [validator], {}).findings

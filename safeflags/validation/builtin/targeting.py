@@ -12,6 +12,7 @@ from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
 from safeflags.validation.builtin.compile_errors import CompileErrorValidator
+from safeflags.validation.changes import references
 from safeflags.validation.domain import Space, Tree
 from safeflags.validation.finding import Finding
 
@@ -132,7 +133,10 @@ class Prerequisites(CompileErrorValidator):
     prerequisites more than `limits.max_prerequisite_depth` flags deep below
     a flag (default 8), or a flag naming more than
     `limits.max_prerequisite_fanout` other flags (default 16), both set in
-    safeflags.yaml (the base revision's, in pull-request mode).
+    safeflags.yaml (the base revision's, in pull-request mode). A cycle a
+    pull request closes is reported at the prerequisite (or condition) it
+    added, in the flag that got it; a cycle already in the base, at its
+    first flag.
 
     **Why**: an unmet prerequisite serves the default: the flag is silently
     off for everyone. A cycle can never be met at all. Every flag of a chain
@@ -188,18 +192,35 @@ class Prerequisites(CompileErrorValidator):
             yield self.at(flag, f"{what} on {ref!r} = {wanted!r} can never be met: {problem}", line)
 
     def _cycles(self, ctx: Context, edges: dict[str, list[tuple[str, int]]]) -> Iterator[Finding]:
+        # A cycle the pull request closed is reported at an edge it added, in the flag that got
+        # it (the smallest such key); one it found in the base, at its smallest flag.
         reported: set[frozenset[str]] = set()
+        before: set[tuple[str, str]] | None = None
         for start in sorted(edges):
             path = _find_cycle(start, edges)
             if path is None or frozenset(path) in reported:
                 continue
             reported.add(frozenset(path))
-            head = min(path[:-1])
-            i = path.index(head)
-            cycle = path[i:-1] + path[:i] + [head]
-            line = next(ln for ref, ln in edges[head] if ref == cycle[1])
-            yield self.at(ctx.head.specs[head], "prerequisite cycle: " + " → ".join(cycle) + " (never met)", line,
-                          hint="remove one of the edges")
+            ring = path[:-1]
+            if before is None and ctx.base is not None:
+                before = {(key, ref) for key, spec in ctx.base.specs.items() for ref in references(spec)}
+            new = [i for i, key in enumerate(ring) if before is not None
+                   and (key, ring[(i + 1) % len(ring)]) not in before]
+            i = min(new, key=lambda i: ring[i]) if new else ring.index(min(ring))
+            cycle = ring[i:] + ring[:i] + [ring[i]]
+            line = next(ln for ref, ln in edges[cycle[0]] if ref == cycle[1])
+            message = "prerequisite cycle: " + " → ".join(cycle) + " (never met)"
+            if new:
+                message += f": this change adds {cycle[0]} → {cycle[1]}"
+            spec = ctx.head.specs[cycle[0]]
+            origin = ctx.origins.of(spec.key) if new else None
+            if origin is not None:  # the edge came from a template line the pull request changed
+                yield self.finding(f"{message} ({spec.key}: {spec.location.file}:{line} via {origin})",
+                                   file=origin.file, line=origin.line, column=origin.column, flag=spec.key,
+                                   hint="remove the edge this change adds")
+                continue
+            yield self.at(spec, message, line, hint="remove the edge this change adds" if new
+                          else "remove one of the edges")
 
     def _limits(self, ctx: Context, edges: dict[str, list[tuple[str, int]]]) -> Iterator[Finding]:
         # The judging revision's limits: in pull-request mode a change cannot raise its own.
