@@ -23,3 +23,27 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   echo "$want" > "$stamp"
 fi
+
+# GitHub's published REST API description, which tests/e2e/test_github_api.py
+# holds the GitHub stand-in to. Pinned; the GHES and GHEC variants are
+# dropped after install (the tests read api.github.com.json only). Without
+# npm the test skips locally and fails on CI.
+OPENAPI_VERSION=23.0.2
+openapi=.openapi-cache/node_modules/@octokit/openapi
+have=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
+       "$openapi/package.json" 2>/dev/null || true)
+if [ "$have" != "$OPENAPI_VERSION" ] || [ ! -f "$openapi/generated/api.github.com.json" ]; then
+  if command -v npm > /dev/null; then
+    echo "installing @octokit/openapi@$OPENAPI_VERSION into .openapi-cache (log in .openapi-cache/npm.log) ..." >&2
+    mkdir -p .openapi-cache
+    if npm install --prefix .openapi-cache --no-save --no-audit --no-fund --ignore-scripts \
+         "@octokit/openapi@$OPENAPI_VERSION" > .openapi-cache/npm.log 2>&1; then
+      find "$openapi/generated" -name '*.json' ! -name 'api.github.com.json' -delete
+    else
+      tail -n 20 .openapi-cache/npm.log >&2
+      echo "could not install @octokit/openapi: tests/e2e/test_github_api.py will not find it" >&2
+    fi
+  else
+    echo "npm not found: skipping @octokit/openapi (tests/e2e/test_github_api.py skips; on CI it fails)" >&2
+  fi
+fi

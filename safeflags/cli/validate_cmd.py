@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,7 +12,8 @@ from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, exits
 from safeflags.report import REPORTERS, SarifReporter, markdown_summary
 from safeflags.validation.api import PullRequest
 from safeflags.validation.event import load_event
-from safeflags.validation.session import Options, validate
+from safeflags.validation.github import DEFAULT_API_URL, GitHub
+from safeflags.validation.session import Options, unread, validate
 
 
 def checkout_prefix(repo: Path) -> str:
@@ -30,11 +32,30 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _note(fmt: str, text: str) -> None:
+    """A line the reader should see: a notice annotation in GitHub's format."""
+    if fmt == "github":
+        data = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        click.echo(f"::notice title=safeflags::{data}")
+    else:
+        click.echo(f"safeflags: note: {text}", err=True)
+
+
 def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None,
-        code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool = False) -> int:
+        code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool = False,
+        github_token: str | None = None) -> int:
     pull_request = load_event(event) if event is not None else PullRequest()
-    outcome = validate(Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None,
-                               jobs=jobs, all_findings=all_findings))
+    repository = os.environ.get("GITHUB_REPOSITORY") or pull_request.repository
+    pull_request = replace(pull_request, repository=repository)
+    github = GitHub(github_token, os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL) if github_token else None
+    opts = Options(repo.resolve(), base, pull_request, code_root.resolve() if code_root else None,
+                   jobs=jobs, all_findings=all_findings, github=github)
+    why = unread(opts) if base is not None and pull_request.number else ""
+    if why:
+        _note(fmt, f"approvals cannot count: reviews and who applied labels were not read, {why}")
+    outcome = validate(opts)
+    for notice in github.notices if github is not None else ():
+        _note(fmt, notice)
     prefix = checkout_prefix(repo) if fmt in ("sarif", "github") or sarif else ""
     text = REPORTERS[fmt](repo, prefix).render(outcome)
     if output is not None:
@@ -61,7 +82,11 @@ def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report to FILE instead of standard output.")
 @click.option("--event", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="GitHub event payload ($GITHUB_EVENT_PATH): PR labels, author, reviewers.")
+              help="GitHub event payload ($GITHUB_EVENT_PATH): which pull request, its author and labels.")
+@click.option("--github-token", envvar="GITHUB_TOKEN", default=None, metavar="TOKEN", show_envvar=True,
+              help="Token for the GitHub REST API ($GITHUB_API_URL, default " + DEFAULT_API_URL + "): reads the "
+                   "pull request's reviews, who applied its labels and, if it may, team membership. Without one "
+                   "no approval counts.")
 @click.option("--code-root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Code tree searched for references to removed flags [default: REPO].")
 @click.option("--sarif", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -72,7 +97,7 @@ def run(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path
               help="With --base, also report findings on flags the change does not touch (by default only what it "
                    "introduces: its flags, their dependents, config findings and compile errors).")
 @exits
-def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None,
+def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: Path | None, github_token: str | None,
             code_root: Path | None, sarif: Path | None, jobs: int | None, all_findings: bool) -> int:
     """Validate the flag repository; with --base, validate a pull request.
 
@@ -84,6 +109,10 @@ def command(repo: Path, base: str | None, fmt: str, output: Path | None, event: 
     validators and settings. Exits 0 when clean (warnings allowed), 1 on any
     error finding (every compile error is one, whatever the settings say),
     2 on a usage or internal error (a validator that fails to load or
-    raises is named; no validator at all).
+    raises is named; no validator at all; a GitHub API request that fails).
+
+    Approvals (reviews on the head by approvers, labels applied by them)
+    are read from the GitHub API with --github-token; the repository is
+    $GITHUB_REPOSITORY, else the event's.
     """
-    return run(repo, base, fmt, output, event, code_root, sarif, jobs, all_findings)
+    return run(repo, base, fmt, output, event, code_root, sarif, jobs, all_findings, github_token)

@@ -34,6 +34,7 @@ from safeflags.validation.finding import Finding, Severity
 
 if TYPE_CHECKING:
     from safeflags.validation.exposure import Exposure
+    from safeflags.validation.origins import Origins
 
 FlagSpec = spec_pb2.FlagSpec
 
@@ -229,3 +230,12 @@ class Context:
                 before, after, base.config.dimensions, self.head.config.dimensions, change.after
             )
         return cached
+
+    @cached_property
+    def origins(self) -> Origins:
+        """Where the pull request changed each template-driven flag (one whose
+        own file it left alone): `ctx.origins.of(key)` is the library line it
+        changed, or None (safeflags.validation.origins)."""
+        from safeflags.validation.origins import Origins
+
+        return Origins(self.head, self.base, {c.key: c.kind for c in self.changes}, self.base_shared)

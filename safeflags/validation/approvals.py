@@ -13,7 +13,8 @@ A rule that names no approvers accepts an approval from anyone but the
 author. A label counts as approval only when the person who last applied it is an
 approver other than the author. Who applied a label is known only from the
 GitHub API (the issue's events); without it no label counts, and the
-finding's hint says so.
+finding's hint says so (`why_not`). GitHub logins are compared without
+case, as GitHub does.
 """
 from __future__ import annotations
 
@@ -67,11 +68,18 @@ class ApproverGroup:
 MembershipCheck = Callable[[str, str], "bool | None"]
 
 
+def same_login(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
 @dataclass
 class Approvals:
     pull_request: PullRequest = field(default_factory=PullRequest)
     groups: Mapping[str, ApproverGroup] = field(default_factory=dict)
     membership: MembershipCheck | None = None
+    # Why reviews and label events were not read ("" when they were, or
+    # when the pull request carries them): the hint of every refusal.
+    unread: str = ""
     _memo: dict[tuple[str, str], bool | None] = field(default_factory=dict, repr=False)
 
     # --- the sets ---------------------------------------------------------
@@ -83,14 +91,14 @@ class Approvals:
         groups, users = tuple(groups), tuple(users)
         if not groups and not users:
             return True
-        if login in users:
+        if any(same_login(login, u) for u in users):
             return True
         for name in groups:
             group = self.groups.get(name)
             if group is None:
                 group = ApproverGroup(github_team=f"{self.pull_request.owner}/{name}" if self.pull_request.owner
                                       else "")
-            if login in group.users:
+            if any(same_login(login, u) for u in group.users):
                 return True
             if group.github_team and self._member(group.github_team, login):
                 return True
@@ -99,23 +107,32 @@ class Approvals:
     def _member(self, team: str, login: str) -> bool:
         if self.membership is None:
             return False
-        key = (team, login)
+        key = (team.lower(), login.lower())
         if key not in self._memo:
             self._memo[key] = self.membership(team, login)
         return bool(self._memo[key])
 
     # --- reviews and labels -----------------------------------------------
+    def latest_reviews(self) -> dict[str, Review]:
+        """Each reviewer's latest review that says something (approves,
+        requests changes, or was dismissed), by login."""
+        latest: dict[str, Review] = {}
+        for r in self.pull_request.reviews:
+            if r.state in COUNTING:
+                latest[r.user.lower()] = r
+        return latest
+
+    def _on_head(self, review: Review) -> bool:
+        head = self.pull_request.head_sha
+        return not head or review.commit == head
+
     def approving_reviewers(self) -> tuple[str, ...]:
         """Logins whose latest counting review is APPROVED on the head commit,
         the author left out."""
         pr = self.pull_request
-        latest: dict[str, Review] = {}
-        for r in pr.reviews:
-            if r.state in COUNTING:
-                latest[r.user] = r
         return tuple(sorted(
-            user for user, r in latest.items()
-            if r.state == APPROVED and user != pr.author and (not pr.head_sha or r.commit == pr.head_sha)
+            r.user for r in self.latest_reviews().values()
+            if r.state == APPROVED and not same_login(r.user, pr.author) and self._on_head(r)
         ))
 
     def approvers(self, groups: Iterable[str] = (), users: Iterable[str] = ()) -> tuple[str, ...]:
@@ -141,7 +158,7 @@ class Approvals:
         groups, users = tuple(groups), tuple(users)
         for name in labels:
             actor = self.label_applier(name)
-            if actor is None or actor == self.pull_request.author:
+            if actor is None or same_login(actor, self.pull_request.author):
                 continue
             if anyone or self.in_set(actor, groups, users):
                 return name
@@ -159,13 +176,34 @@ class Approvals:
             return f"label {found!r} applied by {self.label_applier(found)}"
         return None
 
-    def why_not(self, labels: Iterable[str] = ()) -> str:
-        """A hint on why nothing counted (for a finding's hint)."""
+    def why_not(self, labels: Iterable[str] = (), groups: Iterable[str] = (), users: Iterable[str] = ()) -> str:
+        """Why nothing counted, for a finding's hint ("" when there is nothing
+        to say): approvals that were not read, or read and refused."""
         pr = self.pull_request
+        if self.unread:
+            return f"reviews and who applied labels are read from the GitHub API, and were not: {self.unread}"
+        groups, users = tuple(groups), tuple(users)
+        reasons = []
         present = [x for x in labels if x in pr.labels]
         if present and pr.label_events is None:
-            return (f"the label {present[0]!r} is on the pull request, but who applied it is unknown "
-                    "(validate reads it from the GitHub API: give it a token)")
-        if present and self.label_applier(present[0]) == pr.author:
-            return f"the label {present[0]!r} was applied by the author, which does not count"
-        return ""
+            reasons.append(f"the label {present[0]!r} is on the pull request, but who applied it is unknown "
+                           "(validate reads it from the GitHub API: give it a token)")
+        elif present:
+            actor = self.label_applier(present[0])
+            if actor is not None and same_login(actor, pr.author):
+                reasons.append(f"the label {present[0]!r} was applied by the author, which does not count")
+            elif actor is not None:
+                reasons.append(f"the label {present[0]!r} was applied by {actor}, who is not an approver here")
+        for r in sorted(self.latest_reviews().values(), key=lambda r: r.user.lower()):
+            if r.state != APPROVED:
+                continue
+            if same_login(r.user, pr.author):
+                reasons.append("the author's own approval does not count")
+            elif not self._on_head(r):
+                reasons.append(f"{r.user} approved an older commit ({r.commit[:7] or 'unknown'}), not the head "
+                               f"({pr.head_sha[:7]})")
+            elif not self.in_set(r.user, groups, users):
+                unknown = any(v is None for (_, login), v in self._memo.items() if login == r.user.lower())
+                reasons.append(f"{r.user} approved but is not an approver here"
+                               + (" (a team's members could not be read with the token given)" if unknown else ""))
+        return "; ".join(reasons)

@@ -1,8 +1,14 @@
-"""The GitHub event payload ($GITHUB_EVENT_PATH): labels, author, reviewers.
+"""The GitHub event payload ($GITHUB_EVENT_PATH): which pull request, by whom.
 
 Read for `pull_request`, `pull_request_target` and `pull_request_review`
 events; any other payload gives an empty PullRequest (no labels, no
 approvals), which is the strict reading.
+
+The payload is a snapshot taken when the event fired, and it names no one
+who approved: reviews, who applied each label and the current head are read
+from the GitHub API (safeflags.validation.github), whose answer wins. A
+requested reviewer or team is never read: a request is not an approval, and
+the author can make one.
 """
 from __future__ import annotations
 
@@ -38,16 +44,22 @@ def from_payload(data: dict[str, Any]) -> PullRequest:
     pr = data.get("pull_request")
     if not isinstance(pr, dict):
         return PullRequest()
-    # Requested reviewers and teams are not read: a request is not an
-    # approval, and the author can make one. Reviews come from the API.
     user = pr.get("user")
     number = pr.get("number", data.get("number", 0))
     head = pr.get("head")
-    repo = data.get("repository")
     return PullRequest(
-        number=number if isinstance(number, int) else 0,
-        author=user.get("login", "") if isinstance(user, dict) else "",
+        number=number if isinstance(number, int) and not isinstance(number, bool) else 0,
+        author=str(user.get("login", "")) if isinstance(user, dict) else "",
         head_sha=str(head.get("sha", "")) if isinstance(head, dict) else "",
-        repository=str(repo.get("full_name", "")) if isinstance(repo, dict) else "",
+        repository=_repository(data, pr),
         labels=_names(pr.get("labels"), "name"),
     )
+
+
+def _repository(data: dict[str, Any], pr: dict[str, Any]) -> str:
+    """owner/name of the repository the pull request is made to."""
+    base = pr.get("base")
+    for holder in (data.get("repository"), base.get("repo") if isinstance(base, dict) else None):
+        if isinstance(holder, dict) and isinstance(holder.get("full_name"), str):
+            return str(holder["full_name"])
+    return ""

@@ -9,6 +9,11 @@ A head that does not compile fails the run whatever judges it: its compile
 errors are findings of the runner itself, and a located error in the
 settings or an inventory that stops the run is printed with them, never
 instead of them.
+
+Who approved is read from the GitHub API when a client is given (the pull
+request's reviews, who applied its labels, its current head; team
+membership as rules ask), while the head compiles. The approver groups come
+from the judging settings, like every rule.
 """
 from __future__ import annotations
 
@@ -25,8 +30,10 @@ from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.source.errors import ConfigError, read_line
 from safeflags.validation import registry
 from safeflags.validation.api import Context, PullRequest, Validator
+from safeflags.validation.approvals import Approvals
 from safeflags.validation.basecompile import compile_base, scan
 from safeflags.validation.changes import affected, pair
+from safeflags.validation.github import GitHub
 from safeflags.validation.gitrev import resolve
 from safeflags.validation.runner import Outcome, run
 from safeflags.validation.settings import parse_settings, resolve_rules
@@ -42,11 +49,14 @@ class Options:
     jobs: int | None = None
     # Pull-request mode: also report findings on flags the change did not touch.
     all_findings: bool = False
+    # Reads reviews, label events and team membership; None: no token.
+    github: GitHub | None = None
 
 
 def judge(ctx: Context, judge_result: CompileResult) -> Outcome:
     """Load the validators and settings of `judge_result`'s repository and run them."""
     settings = parse_settings(judge_result.config)
+    ctx.approvals = replace(ctx.approvals, groups=settings.approver_groups())
     classes = registry.load(judge_result.config.root, settings.local_validators)
     rules = resolve_rules(judge_result.config, settings, classes)
     validators: list[Validator] = [cls(rules[cls.code].options) for cls in classes]
@@ -70,22 +80,39 @@ def _with_compile_errors(head: CompileResult) -> Iterator[None]:
         raise ConfigError([*exc.errors, *extra]) from exc
 
 
+def unread(opts: Options) -> str:
+    """Why the pull request's approvals will not be read ("" when they will
+    be, or the pull request carries them)."""
+    pr = opts.pull_request
+    if pr.reviews or pr.label_events is not None:
+        return ""
+    if opts.github is None:
+        return "no GitHub token was given (--github-token or $GITHUB_TOKEN)"
+    if not pr.number or not pr.repository:
+        return "no pull request is known (--event with a pull request's payload)"
+    return ""
+
+
 def validate(opts: Options) -> Outcome:
     started = time.perf_counter()
     repo = opts.repo
     today = opts.today or date.today()
     code_root = opts.code_root or repo
-    if opts.base is None:
+    github, why = opts.github, unread(opts)
+    rev = resolve(repo, opts.base) if opts.base is not None else None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The API's and git's answers arrive while the head compiles.
+        read = pool.submit(github.read, opts.pull_request) if github is not None and not why else None
+        found = pool.submit(scan, repo, rev) if rev is not None else None
         head = compile_repo(repo, jobs=opts.jobs)
-        ctx = Context(head, None, [], opts.pull_request, code_root, today)
+        diff = found.result() if found is not None else None
+        pull_request = read.result() if read is not None else opts.pull_request
+    approvals = Approvals(pull_request, membership=github.team_member if github is not None else None, unread=why)
+    if rev is None or diff is None:
+        ctx = Context(head, None, [], pull_request, code_root, today, approvals=approvals)
         with _with_compile_errors(head):
             outcome = judge(ctx, head)
     else:
-        rev = resolve(repo, opts.base)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            found = pool.submit(scan, repo, rev)  # git's answers, while the head compiles
-            head = compile_repo(repo, jobs=opts.jobs)
-            diff = found.result()
         # The base takes the head's results for the flags the pull request
         # left alone and compiles the rest, sharing the head's cache.
         with (
@@ -97,8 +124,8 @@ def validate(opts: Options) -> Outcome:
             # What the change introduces: its flags and their dependents; every
             # flag when safeflags.yaml changed (the catalog and owners judge all).
             scope = None if opts.all_findings or head.config.text != bc.result.config.text else affected(head, changes)
-            ctx = Context(head, bc.result, changes, opts.pull_request, code_root, today,
-                          base_shared=bc.shared, scope=scope)
+            ctx = Context(head, bc.result, changes, pull_request, code_root, today,
+                          base_shared=bc.shared, scope=scope, approvals=approvals)
             outcome = judge(ctx, bc.result)
         outcome.base_ref, outcome.base_commit = opts.base, rev.commit
     outcome.seconds = time.perf_counter() - started

@@ -6,19 +6,24 @@
         SF401: {enabled: false}                      # switch a code off
         SF404: {severity: error, max_days: 14}       # re-grade, set options
         SF302: {paths: ["flags/billing/**"]}         # only for these files
+      approvers:                                     # who approves, by name
+        security: {users: [ana], github_team: acme/team-security}
 
 Each rule entry takes `enabled`, `severity` and `paths` (glob patterns the
 finding's file must match), plus the options the validator declares. Every
 problem is a located error; an unknown code or option is never ignored.
+A group a rule names that `approvers` does not define is read as a team of
+the repository's organisation (checked through the GitHub API).
 """
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from safeflags.compile.config import (
     CONFIG_FILE,
@@ -28,6 +33,7 @@ from safeflags.compile.config import (
 )
 from safeflags.source.errors import ConfigError, SourceError
 from safeflags.validation.api import Validator
+from safeflags.validation.approvals import ApproverGroup
 from safeflags.validation.finding import Severity
 
 
@@ -35,9 +41,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# GitHub's spelling of an organisation login and a team slug.
+_TEAM = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 class ApproverGroupSettings(_Strict):
     users: list[str] = Field(default_factory=list)
     github_team: str = ""  # "org/slug"; membership read through the GitHub API
+
+    @field_validator("github_team")
+    @classmethod
+    def _team(cls, value: str) -> str:
+        if value and not _TEAM.match(value):
+            raise ValueError(f"github_team must be written org/slug (e.g. acme/flag-reviewers), not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _someone(self) -> ApproverGroupSettings:
+        if not self.users and not self.github_team:
+            raise ValueError("an approver group names its users, its github_team, or both")
+        return self
 
 
 class ValidationSettings(_Strict):
@@ -47,6 +70,9 @@ class ValidationSettings(_Strict):
     approvers: dict[str, ApproverGroupSettings] = Field(default_factory=dict)
     # Where the built-in rules are documented (SARIF helpUri: <help_url>#<anchor>); none when unset.
     help_url: str | None = None
+
+    def approver_groups(self) -> dict[str, ApproverGroup]:
+        return {name: ApproverGroup(frozenset(g.users), g.github_team) for name, g in self.approvers.items()}
 
 
 class RuleCommon(_Strict):
@@ -68,7 +94,11 @@ class Rule:
         return not self.paths or any(fnmatch.fnmatchcase(file, p) for p in self.paths)
 
 
-class _Errors:
+class SettingsErrors:
+    """Located errors in safeflags.yaml's `validation:` section, collected
+    and raised at once (a validator checking its options against the
+    catalog uses it too)."""
+
     def __init__(self, config: RepoConfig) -> None:
         self.config = config
         self.errors: list[SourceError] = []
@@ -94,11 +124,14 @@ class _Errors:
             raise ConfigError(self.errors)
 
 
+_Errors = SettingsErrors  # the private name it had before
+
+
 def parse_settings(config: RepoConfig) -> ValidationSettings:
     try:
         return ValidationSettings.model_validate(config.model.validation)
     except ValidationError as exc:
-        errors = _Errors(config)
+        errors = SettingsErrors(config)
         errors.pydantic([], exc)
         errors.raise_if_any()
         raise AssertionError("unreachable") from None
@@ -109,7 +142,7 @@ def resolve_rules(
 ) -> dict[str, Rule]:
     """Each validator's Rule; instantiates options. Raises ConfigError."""
     by_code = {cls.code: cls for cls in validators}
-    errors = _Errors(config)
+    errors = SettingsErrors(config)
     rules: dict[str, Rule] = {}
     for code in sorted(settings.rules):
         if code not in by_code:

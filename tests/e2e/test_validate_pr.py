@@ -6,6 +6,10 @@ each test commits a pull request on its own branch and runs the command
 in-process. Every failing PR must fail with the right code at the right
 file and line; the line is found in the edited source, so the assertion
 is about the line the change touched.
+
+Approvals come from a stand-in for the GitHub REST API
+(tests/helpers/github_api.py): reviews, who applied each label, team
+membership, exactly as validate reads them in CI with the job's token.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from safeflags.cli.validate_cmd import command
+from tests.helpers.github_api import GitHubApi
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ('from app import client\n\n\ndef tax(ctx):\n'
@@ -67,16 +72,42 @@ def pr(repo: Path, name: str, change: Callable[[], Any], base: str = "main") -> 
     return result
 
 
-def validate(
-    repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main"
-) -> tuple[int, dict[str, Any]]:
+@pytest.fixture
+def api() -> Iterator[GitHubApi]:
+    with GitHubApi(owner="acme", repo="flags") as server:
+        server.team("acme/flag-reviewers", members=["lead"])
+        server.team("acme/team-security", members=["sec"])
+        yield server
+
+
+def opened(repo: Path, api: GitHubApi) -> GitHubApi:
+    """Pull request #1 by `dev`, its head the branch just committed."""
+    api.add_pull(1, author="dev", head_sha=git(repo, "rev-parse", "HEAD").strip())
+    return api
+
+
+def invoke(repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main",
+           api: GitHubApi | None = None, token: str | None = None) -> Any:
+    """Run validate as the action does: the event payload, and the API when a stand-in is given."""
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 1, "user": {"login": "dev"},
-                                                  "labels": [{"name": x} for x in labels]}}))
+    event.write_text(json.dumps({"pull_request": {"number": 1, "user": {"login": "dev"}, "head": {"sha": "stale"},
+                                                  "labels": [{"name": x} for x in labels]},
+                                 "repository": {"full_name": "acme/flags"}}))
+    # Nothing from the environment running the tests reaches a real API.
+    env: dict[str, str | None] = {"GITHUB_TOKEN": None, "GITHUB_API_URL": None, "GITHUB_REPOSITORY": None}
+    if api is not None:
+        env.update(GITHUB_TOKEN=token or api.token, GITHUB_API_URL=api.url, GITHUB_REPOSITORY=api.repository)
+    args = ["--repo", str(repo), "--base", base, "--event", str(event), *extra]
+    return CliRunner().invoke(command, args, env=env)
+
+
+def validate(
+    repo: Path, tmp_path: Path, *extra: str, labels: tuple[str, ...] = (), base: str = "main",
+    api: GitHubApi | None = None,
+) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "report.json"
-    args = ["--repo", str(repo), "--base", base, "--format", "json", "--output", str(out),
-            "--event", str(event), *extra]
-    result = CliRunner().invoke(command, args)
+    result = invoke(repo, tmp_path, "--format", "json", "--output", str(out), *extra, labels=labels, base=base,
+                    api=api)
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(out.read_text())
 
@@ -93,16 +124,17 @@ RERANK = "flags/search/reranker_explanations.jsonnet"
 EDGE = "flags/platform/edge_cache_v2.jsonnet"
 
 
-def test_skipping_two_stages_fails_without_the_label(repo: Path, tmp_path: Path) -> None:
+def test_skipping_two_stages_fails_without_the_label(repo: Path, tmp_path: Path, api: GitHubApi) -> None:
     line = pr(repo, "skip", lambda: edit(repo, RERANK, "stage=1)", "stage=3)"))
     code, report = validate(repo, tmp_path)
     assert code == 1 and errors(report) == {"SF301"}
     assert at(report, "SF301") == [(RERANK, line)]
-    code, report = validate(repo, tmp_path, labels=("safeflags/skip-stage",))
+    opened(repo, api).label(1, "safeflags/skip-stage", actor="lead")
+    code, report = validate(repo, tmp_path, api=api)
     assert code == 0, report["findings"]
 
 
-def test_blast_radius_past_the_threshold_needs_approval(repo: Path, tmp_path: Path) -> None:
+def test_blast_radius_past_the_threshold_needs_approval(repo: Path, tmp_path: Path, api: GitHubApi) -> None:
     line = pr(repo, "blast", lambda: edit(repo, EDGE, "stage=2,", "stage=3,"))
     code, report = validate(repo, tmp_path)
     assert code == 1 and errors(report) == {"SF302"}
@@ -110,7 +142,8 @@ def test_blast_radius_past_the_threshold_needs_approval(repo: Path, tmp_path: Pa
     change = report["changes"][0]
     assert change["flag"] == "platform.edge_cache_v2"
     assert change["exposure"]["newly"] == pytest.approx(0.21)  # eu-west-1 11 + eu-central-1 6 + ap 3 + 1
-    code, report = validate(repo, tmp_path, labels=("safeflags/approved-blast-radius",))
+    opened(repo, api).label(1, "safeflags/approved-blast-radius", actor="lead")
+    code, report = validate(repo, tmp_path, api=api)
     assert code == 0 and errors(report) == set()
 
 
@@ -199,3 +232,88 @@ def test_a_broken_inventory_is_a_located_error(repo: Path, tmp_path: Path) -> No
     result = CliRunner().invoke(command, ["--repo", str(repo), "--base", "inventory"])
     assert result.exit_code == 1
     assert "deployments.yaml:3:" in result.output
+
+
+def _blast(repo: Path) -> int:
+    """A step over SF302's threshold (approval: team flag-reviewers or its label); the line it edits."""
+    return pr(repo, "blast-approval", lambda: edit(repo, EDGE, "stage=2,", "stage=3,"))
+
+
+def test_a_team_members_approval_on_the_head_lets_a_big_step_through(
+    repo: Path, tmp_path: Path, api: GitHubApi,
+) -> None:
+    _blast(repo)
+    opened(repo, api).review(1, "lead", "APPROVED")
+    code, report = validate(repo, tmp_path, api=api)
+    assert code == 0 and errors(report) == set()
+    asked = {ex.path for ex in api.log}
+    assert "/orgs/acme/teams/flag-reviewers/memberships/lead" in asked
+
+
+@pytest.mark.parametrize(("name", "given", "why"), [
+    ("a requested review", lambda api: api.request_review(1, "lead", requester="dev"), ""),
+    ("the author's own approval", lambda api: (api.team("acme/flag-reviewers", members=["dev"]),
+                                               api.review(1, "dev", "APPROVED")),
+     "the author's own approval does not count"),
+    ("an approval of an older commit", lambda api: api.review(1, "lead", "APPROVED", commit="0" * 40),
+     "lead approved an older commit (0000000)"),
+    ("an approval taken back", lambda api: (api.review(1, "lead", "APPROVED"),
+                                            api.review(1, "lead", "CHANGES_REQUESTED")), ""),
+    ("a dismissed approval", lambda api: (api.review(1, "lead", "APPROVED"), api.dismiss(1, "lead")), ""),
+    ("an approval from outside the team", lambda api: api.review(1, "mallory", "APPROVED"), ""),
+    ("the label applied by the author", lambda api: api.label(1, "safeflags/approved-blast-radius", actor="dev"),
+     "applied by the author"),
+])
+def test_what_never_counts_as_approval(
+    repo: Path, tmp_path: Path, api: GitHubApi, name: str, given: Callable[[GitHubApi], Any], why: str,
+) -> None:
+    line = _blast(repo)
+    given(opened(repo, api))
+    code, report = validate(repo, tmp_path, api=api)
+    assert code == 1 and errors(report) == {"SF302"}, name
+    assert at(report, "SF302") == [(EDGE, line)]
+    (finding,) = [f for f in report["findings"] if f["code"] == "SF302"]
+    assert why in finding["hint"]
+
+
+def test_without_a_token_nothing_counts_and_the_report_says_why(repo: Path, tmp_path: Path) -> None:
+    _blast(repo)
+    result = invoke(repo, tmp_path, labels=("safeflags/approved-blast-radius",))
+    assert result.exit_code == 1
+    assert "approvals cannot count: reviews and who applied labels were not read, no GitHub token" in result.output
+    code, report = validate(repo, tmp_path, labels=("safeflags/approved-blast-radius",))
+    assert code == 1 and errors(report) == {"SF302"}
+
+
+def test_an_api_that_refuses_the_token_stops_the_run(repo: Path, tmp_path: Path, api: GitHubApi) -> None:
+    _blast(repo)
+    opened(repo, api)
+    result = invoke(repo, tmp_path, api=api, token="expired")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"GET {api.url}/repos/acme/flags/pulls/1 returned HTTP 401" in result.output
+
+
+PAYMENT = "flags/billing/payment_processor.jsonnet"
+FEDPAY = ("    sf.when(sf.dim.region.in_(['us-gov-west-1'])).serveVariant('fedpay')\n"
+          "    .describe('FedRAMP: GovCloud traffic must not leave the authorised boundary.'),\n")
+
+
+def test_the_govcloud_override_is_a_protected_scope(repo: Path, tmp_path: Path, api: GitHubApi) -> None:
+    def change() -> int:
+        text = (repo / PAYMENT).read_text()
+        assert FEDPAY in text
+        (repo / PAYMENT).write_text(text.replace(FEDPAY, ""))
+        return next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith("overrides:"))
+
+    line = pr(repo, "fedramp", change)
+    opened(repo, api).review(1, "lead", "APPROVED")  # a flag reviewer, not security
+    code, report = validate(repo, tmp_path, api=api)
+    assert code == 1 and errors(report) == {"SF311"}
+    assert at(report, "SF311") == [(PAYMENT, line)]
+    (finding,) = [f for f in report["findings"] if f["code"] == "SF311"]
+    assert "~100% of the protected scope 'fedramp' (region: us-gov-west-1, \"fedpay\" → \"stripe\")" in (
+        finding["message"])
+    assert "a member of team-security" in finding["hint"]
+    api.review(1, "sec", "APPROVED")
+    code, report = validate(repo, tmp_path, api=api)
+    assert code == 0 and errors(report) == set()

@@ -136,11 +136,16 @@ def test_a_validator_may_only_report_its_own_code(tmp_path: Path) -> None:
 def test_event_payload() -> None:
     pr = from_payload({
         "pull_request": {"number": 7, "user": {"login": "ana"}, "labels": [{"name": "safeflags/skip-stage"}],
+                         "head": {"sha": "abc"}, "base": {"repo": {"full_name": "acme/flags"}},
                          "requested_reviewers": [{"login": "bo"}], "requested_teams": [{"slug": "flag-reviewers"}]},
         "review": {"state": "APPROVED", "user": {"login": "cy"}},
     })
-    assert (pr.number, pr.author) == (7, "ana")
-    assert pr.labels == {"safeflags/skip-stage"} and pr.teams == {"flag-reviewers"} and pr.reviewers == {"bo", "cy"}
+    assert (pr.number, pr.author, pr.head_sha, pr.repository) == (7, "ana", "abc", "acme/flags")
+    assert pr.labels == {"safeflags/skip-stage"}
+    # Requests are not approvals, and the payload's one review is not the list: reviews and who
+    # applied each label come from the API only.
+    assert pr.reviews == () and pr.label_events is None
+    assert from_payload({"pull_request": {"number": 7}, "repository": {"full_name": "o/r"}}).repository == "o/r"
     assert from_payload({"push": {}}).labels == frozenset()
 
 
