@@ -8,9 +8,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from safeflags.source.errors import read_line
 from safeflags.validation.api import Validator
-from safeflags.validation.finding import Severity
+from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.runner import Outcome
+
+
+class Locations:
+    """Where a finding is, as every format reports it: one line and column,
+    so a reviewer who reads the annotation, the summary, the SARIF alert or
+    the text output lands on the same character. A finding without a line
+    concerns its whole file; one without a column points at the first
+    character of its line that is not indentation (column 1 when the line
+    cannot be read)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lines: dict[tuple[str, int], str | None] = {}
+
+    def source(self, file: str, line: int) -> str | None:
+        """Line `line` of `file` under the root (read once per report)."""
+        key = (file, line)
+        if key not in self._lines:
+            self._lines[key] = read_line(self.root / file, line, root=self.root)
+        return self._lines[key]
+
+    def of(self, f: Finding) -> tuple[int, int] | None:
+        if not f.line:
+            return None
+        if f.column > 0:
+            return f.line, f.column
+        text = self.source(f.file, f.line)
+        return f.line, (len(text) - len(text.lstrip()) + 1 if text else 1)
 
 
 class Reporter(ABC):
@@ -23,6 +52,7 @@ class Reporter(ABC):
     def __init__(self, root: Path, prefix: str = "") -> None:
         self.root = root
         self.prefix = prefix
+        self.locations = Locations(root)
 
     @abstractmethod
     def render(self, outcome: Outcome) -> str:
@@ -30,6 +60,10 @@ class Reporter(ABC):
 
     def path(self, file: str) -> str:
         return self.prefix + file
+
+    def position(self, f: Finding) -> tuple[int, int] | None:
+        """(line, column) of `f`, the same in every format; None for a whole file."""
+        return self.locations.of(f)
 
 
 @dataclass(frozen=True)

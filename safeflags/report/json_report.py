@@ -1,7 +1,8 @@
 """JSON for machines, schema version 1 (documented in docs/validate.md).
 
 Stable: keys are only ever added within a version; findings are sorted by
-(file, line, column, code); numbers are shares in [0, 1].
+(file, line, column, code); numbers are shares in [0, 1]. A finding's line
+and column are those of every other format (line 0: the whole file).
 """
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ from safeflags.version import __version__
 SCHEMA_VERSION = 1
 
 
-def finding_dict(f: Finding, names: dict[str, str], path: str) -> dict[str, Any]:
+def finding_dict(f: Finding, names: dict[str, str], path: str, position: tuple[int, int] | None) -> dict[str, Any]:
+    line, column = position or (0, 0)
     return {
         "code": f.code, "name": names.get(f.code, ""), "severity": f.severity.value, "message": f.message,
-        "file": path, "line": f.line, "column": f.column, "flag": f.flag, "hint": f.hint,
+        "file": path, "line": line, "column": column, "flag": f.flag, "hint": f.hint,
     }
+
+
+def _share(x: float) -> float:
+    return round(x, 6)
 
 
 class JsonReporter(Reporter):
@@ -35,9 +41,11 @@ class JsonReporter(Reporter):
             changes.append({
                 "flag": c.key, "kind": c.kind, "file": self.path(c.file),
                 "exposure": {
-                    "before": round(exp.before, 6), "after": round(exp.after, 6), "newly": round(exp.newly, 6),
-                    "scopes": [{"dim": s.dim, "values": list(s.values), "before": round(s.before, 6),
-                                "after": round(s.after, 6), "newly": round(s.newly, 6)} for s in exp.scopes],
+                    "before": _share(exp.before), "after": _share(exp.after), "newly": _share(exp.newly),
+                    "changed": _share(exp.changed),
+                    "scopes": [{"dim": s.dim, "values": list(s.values), "before": _share(s.before),
+                                "after": _share(s.after), "newly": _share(s.newly), "changed": _share(s.changed)}
+                               for s in exp.scopes],
                 },
             })
         doc = {
@@ -53,10 +61,10 @@ class JsonReporter(Reporter):
                 "seconds": round(outcome.seconds, 3),
                 "hidden": outcome.hidden, "scope": "all" if outcome.context.scope is None else "change",
             },
-            "findings": [finding_dict(f, names, self.path(f.file)) for f in outcome.findings],
+            "findings": [self._finding(f, names) for f in outcome.findings],
             "suppressions": [
                 {"flag": s.flag, "code": s.code, "reason": s.reason, "file": self.path(s.file),
-                 "silenced": [finding_dict(f, names, self.path(f.file)) for f in s.silenced]}
+                 "silenced": [self._finding(f, names) for f in s.silenced]}
                 for s in outcome.suppressions
             ],
             "changes": changes,
@@ -66,3 +74,6 @@ class JsonReporter(Reporter):
             ],
         }
         return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def _finding(self, f: Finding, names: dict[str, str]) -> dict[str, Any]:
+        return finding_dict(f, names, self.path(f.file), self.position(f))
