@@ -9,6 +9,7 @@ here; the registry checks it like any other (code, name, docstring).
 from __future__ import annotations
 
 from safeflags.validation.api import Validator
+from safeflags.validation.builtin.budget import PrBudget
 from safeflags.validation.builtin.compile_errors import (
     InvalidLiteral,
     JsonnetError,
@@ -19,7 +20,11 @@ from safeflags.validation.builtin.compile_errors import (
     UndeclaredDimension,
     UnknownEnumValue,
 )
+from safeflags.validation.builtin.config_step import ConfigStep
+from safeflags.validation.builtin.experiment import ExperimentReassignment
 from safeflags.validation.builtin.hygiene import Expiry, MissingDescription, StaleRollout, UnknownOwner
+from safeflags.validation.builtin.protected import ProtectedScopes
+from safeflags.validation.builtin.rebucket import Rebucketing
 from safeflags.validation.builtin.removal import ChecksChanged, RemovedBeforeTerminal, RemovedFlagReferenced
 from safeflags.validation.builtin.rollout import (
     BlastRadius,
@@ -29,6 +34,7 @@ from safeflags.validation.builtin.rollout import (
     VersionNotDeployed,
 )
 from safeflags.validation.builtin.targeting import ImpossibleCondition, Prerequisites, UnreachableRule
+from safeflags.validation.builtin.typechange import TypeChanged
 from safeflags.validation.builtin.values import JsonSchemaViolation, OutOfBounds
 
 BUILTIN: tuple[type[Validator], ...] = (
@@ -53,6 +59,12 @@ BUILTIN: tuple[type[Validator], ...] = (
     RemovedFlagReferenced,
     RemovedBeforeTerminal,
     ChecksChanged,
+    Rebucketing,
+    TypeChanged,
+    ProtectedScopes,
+    PrBudget,
+    ConfigStep,
+    ExperimentReassignment,
     Expiry,
     UnknownOwner,
     MissingDescription,
