@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safeflags.sdk.values import decoded, strict_equal
 from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation.api import Change, ChangeValidator, Context, FlagSpec
+from safeflags.validation.builtin.edits import changed_overrides
 from safeflags.validation.builtin.rollout import exposure_line
 from safeflags.validation.finding import Finding
 
@@ -58,29 +59,6 @@ def _number(serialized: bytes | None) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def bare_condition(c: spec_pb2.Condition) -> spec_pb2.Condition:
-    """A condition without its source locations: moving a line is not a change."""
-    out = spec_pb2.Condition()
-    out.CopyFrom(c)
-    stack = [out]
-    while stack:
-        x = stack.pop()
-        x.ClearField("location")
-        stack.extend(x.of)
-    return out
-
-
-def changed_rules(before: FlagSpec, after: FlagSpec) -> list[int]:
-    """Indexes of the head's overrides that differ from the base's at the
-    same position (condition or what they serve), locations left aside."""
-    out = []
-    for i, o in enumerate(after.overrides):
-        old = before.overrides[i] if i < len(before.overrides) else None
-        if old is None or old.serve != o.serve or bare_condition(old.when) != bare_condition(o.when):
-            out.append(i)
-    return out
-
-
 def _serves(serve: spec_pb2.Serve, value: object, spec: FlagSpec) -> bool:
     variants = {v.name: decoded(v.value) for v in spec.variants}
     kind = serve.WhichOneof("kind")
@@ -106,7 +84,7 @@ def serving_position(change: Change, value: object, ctx: Context) -> int | tuple
     for v in after.variants:
         if strict_equal(decoded(v.value), value) and old_variants.get(v.name) != v.value:
             return ctx.literal(after, value)
-    for i in changed_rules(before, after):
+    for i in changed_overrides(before, after):
         if _serves(after.overrides[i].serve, value, after):
             return int(after.overrides[i].location.line)
     if after.HasField("rollout") and _serves(after.rollout.serve, value, after):

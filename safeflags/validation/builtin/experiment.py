@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from safeflags.sdk.values import decoded
 from safeflags.v1 import common_pb2, spec_pb2
 from safeflags.validation.api import Change, ChangeValidator, Context, FlagSpec
-from safeflags.validation.builtin.config_step import bare_condition, changed_rules
+from safeflags.validation.builtin.edits import changed_overrides
 from safeflags.validation.builtin.rollout import exposure_line
+from safeflags.validation.changes import without_locations
 from safeflags.validation.exposure import Exposure
 from safeflags.validation.finding import Finding, Severity
 
@@ -61,12 +62,12 @@ def assignment_position(change: Change, ctx: Context) -> int | tuple[int, int]:
     unit or weights, else the first changed rule, else the variants."""
     before, after = change.before, change.after
     assert before is not None and after is not None
-    for i in changed_rules(before, after):
+    for i in changed_overrides(before, after):
         new, old = _split(after, i), _split(before, i)
         line = int(after.overrides[i].location.line)
         if new is None:
             return line
-        if old is None or bare_condition(old.when) != bare_condition(new.when):
+        if old is None or without_locations(old.when) != without_locations(new.when):
             return _written(ctx, after, "when") or line
         s, t = old.serve.split, new.serve.split
         if s.salt != t.salt:
@@ -77,6 +78,10 @@ def assignment_position(change: Change, ctx: Context) -> int | tuple[int, int]:
     if list(before.variants) != list(after.variants):
         return _written(ctx, after, "variants") or int(after.location.line)
     return exposure_line(change, ctx)
+
+
+HINT = ("units moved mid-experiment carry both arms' effects: restart the analysis from this change, "
+        "or leave the assignment alone while the experiment runs")
 
 
 class ExperimentReassignment(ChangeValidator):
@@ -116,6 +121,12 @@ class ExperimentReassignment(ChangeValidator):
             return  # stopped, or started again: every unit is served the default while it is off
         exp = ctx.exposure(change)
         if exp.changed <= 0:
+            if changed_overrides(before, after) or list(before.variants) != list(after.variants):
+                # An audience of named values (a country list) carries no weight in the estimate:
+                # the split changed all the same, so say so rather than nothing.
+                yield self.at(after, "the assignment changes for the units this experiment reaches; the estimate "
+                              "cannot tell how many (its audience names values)", assignment_position(change, ctx),
+                              hint=HINT)
             return
         where = ""
         shares = [s.changed for s in exp.scopes[1:]]
@@ -126,7 +137,5 @@ class ExperimentReassignment(ChangeValidator):
         what = "switch arm" if between_arms else "are served a different arm value"
         yield self.at(
             after, f"~{exp.changed:.1%} of units {what} ({moves}){where}",
-            assignment_position(change, ctx),
-            hint="units moved mid-experiment carry both arms' effects: restart the analysis from this change, "
-            "or leave the assignment alone while the experiment runs",
+            assignment_position(change, ctx), hint=HINT,
         )

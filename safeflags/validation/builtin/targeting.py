@@ -169,9 +169,9 @@ class Prerequisites(CompileErrorValidator):
             conditions += [(st.scope, int(flag.rollout.location.line))
                            for st in flag.rollout.stages if st.HasField("scope")]
             for when, line in conditions:
-                for ref, value in _flag_refs(when):
-                    edges.setdefault(key, []).append((ref, line))
-                    yield from self._target(ctx, flag, ref, value, line, "condition")
+                for ref, value, at in _flag_refs(when):
+                    edges.setdefault(key, []).append((ref, at or line))
+                    yield from self._target(ctx, flag, ref, value, at or line, "condition")
         yield from self._cycles(ctx, edges)
         yield from self._limits(ctx, edges)
 
@@ -286,9 +286,11 @@ def _depths(edges: dict[str, list[str]]) -> dict[str, tuple[int, str | None]]:
     return done
 
 
-def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object]]:
+def _flag_refs(c: spec_pb2.Condition) -> Iterator[tuple[str, object, int]]:
+    """Each flag condition inside `c`: the flag, the value it asks for, and
+    the line of the condition itself (0 when the compiler gave none)."""
     if c.op == C.OP_FLAG:
-        yield c.flag, c.value
+        yield c.flag, c.value, int(c.location.line)
     for x in c.of:
         yield from _flag_refs(x)
 
