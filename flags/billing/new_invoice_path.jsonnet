@@ -4,7 +4,7 @@ sf.bool {
   owner: 'team-billing',
   description: 'Route invoices through the new pipeline.',
   expires: '2027-03-01',
-  tags: ['invoicing'],
+  tags: ['invoicing', 'compliance'],
   default: false,
   rollout: sf.ramps.standard(unit='workspace_id', stage=2),  // 1%, 5%, 25%, 50%, 100%
   overrides: [
