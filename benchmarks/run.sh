@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for every benchmark: sets up benchmarks/.venv (safeflags plus the
-# peer SDKs, never safeflags' own dependencies), then runs benchmarks/run.py.
+# peer SDKs, never safeflags' own dependencies), then runs benchmarks/run.py
+# and the pull-request figures of benchmarks/validate.py (same --flags).
 #   benchmarks/run.sh                                 # 25,000 flags, 200,000 calls
 #   benchmarks/run.sh --flags 2000 --calls 50000      # quick
 set -euo pipefail
@@ -10,4 +11,14 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q -e "$here/..[dev]" -r "$here/requirements.txt"
-exec "$venv/bin/python" "$here/run.py" "$@"
+flags=()
+args=("$@")
+for i in "${!args[@]}"; do
+  case "${args[$i]}" in
+    --flags) flags=(--flags "${args[$((i + 1))]:-}") ;;
+    --flags=*) flags=("${args[$i]}") ;;
+    -h | --help) flags=(--help) ;;
+  esac
+done
+"$venv/bin/python" "$here/run.py" "$@"
+exec "$venv/bin/python" "$here/validate.py" ${flags[@]+"${flags[@]}"}

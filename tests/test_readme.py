@@ -3,9 +3,9 @@
 Every ```console block of README.md that shows output is run, command by
 command, in a fresh git copy of the example repository, and its output
 compared line by line. Only what varies from run to run is normalised:
-durations (`0.3 s`) and bundle hashes (a bundle records the commit it was built from); a line `...` in the README stands
-for any number of lines. A block of commands without output (a command
-reference) is not run.
+durations (`0.3 s`) and bundle hashes (a bundle records the commit it was
+built from); a line `...` in the README stands for any number of lines. A
+block of commands without output (a command reference) is not run.
 """
 from __future__ import annotations
 
