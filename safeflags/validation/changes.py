@@ -6,7 +6,6 @@ removal plus an addition, which is what it is for the services reading it.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message  # type: ignore[import-untyped]
@@ -117,14 +116,19 @@ def affected(head: CompileResult, changes: list[Change]) -> frozenset[str]:
     """The changed flags and every head flag whose evaluation depends on one
     of them, through any chain of prerequisites and flag conditions."""
     seen = {c.key for c in changes}
-    frontier = set(seen)
-    # A reader's bytes hold the key it reads: a substring test (in C) skips
-    # nearly every flag before its conditions are walked.
-    blobs = {key: spec.SerializeToString() for key, spec in head.specs.items()} if frontier else {}
+    if not seen:
+        return frozenset()
+    # One pass builds who reads whom (a walk of each flag's conditions, a few
+    # microseconds each); the closure is then linear in the edges. Searching
+    # every flag's bytes for any changed key cost O(flags x changed keys):
+    # minutes for a template edit that moves 500 of 25,000 flags.
+    readers: dict[str, list[str]] = {}
+    for key, spec in head.specs.items():
+        for ref in references(spec):
+            readers.setdefault(ref, []).append(key)
+    frontier = list(seen)
     while frontier:
-        needle = re.compile(b"|".join(re.escape(k.encode()) for k in sorted(frontier)))
-        found = {key for key, blob in blobs.items()
-                 if needle.search(blob) and key not in seen and references(head.specs[key]) & frontier}
-        seen |= found
+        found = list(dict.fromkeys(r for k in frontier for r in readers.get(k, ()) if r not in seen))
+        seen.update(found)
         frontier = found
     return frozenset(seen)
