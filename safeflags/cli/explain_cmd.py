@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
-from safeflags.compile.config import did_you_mean
+from safeflags.compile.suggest import did_you_mean
 from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.source.errors import read_line
 from safeflags.v1 import common_pb2

@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
-from safeflags.compile.config import RepoConfig, did_you_mean, load_config
+from safeflags.compile.config import RepoConfig, load_config
 from safeflags.compile.driver import eval_settings
 from safeflags.compile.load import evaluate_files
 from safeflags.compile.parse.model import KEY_PART
 from safeflags.compile.parse.spec import parse_flag, type_ok
+from safeflags.compile.suggest import did_you_mean
 
 RAMPS = ("none", "standard", "cautious")
 TYPES = ("bool", "string", "int", "float", "json")

@@ -1,14 +1,14 @@
 """The repository configuration, `safeflags.yaml`: roots, the dimension catalog
-and the owners. Parsed strictly: unknown keys are errors with a location."""
+and the owners. Read as YAML 1.2 and parsed strictly (safeflags.compile.yamldoc):
+every problem is an error with its location, its source line and, for a
+misspelt key or value, what was probably meant."""
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from safeflags.compile.suggest import did_you_mean
+from safeflags.compile.yamldoc import YamlDoc, cached, value_error_at
 from safeflags.sdk.interpret import MAX_FLAG_DEPTH
 from safeflags.source.errors import ConfigError, SourceError
 from safeflags.v1 import common_pb2
@@ -59,9 +61,10 @@ class DimensionConfig(_Strict):
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("traffic weights cannot be negative")
         if self.type == "enum":
-            unknown = sorted(set(self.weights) - set(self.values))
+            unknown = [v for v in self.weights if v not in self.values]
             if unknown:
-                raise ValueError(f"weights name values not in the enum: {', '.join(unknown)}")
+                raise value_error_at(f"weights name values not in the enum: {', '.join(sorted(unknown))}",
+                                     ["weights", unknown[0]], unknown[0], self.values)
         return self
 
 
@@ -102,8 +105,8 @@ class RepoConfigModel(_Strict):
     @classmethod
     def _names(cls, dims: dict[str, DimensionConfig]) -> dict[str, DimensionConfig]:
         for name in dims:
-            if not name.replace("_", "a").isalnum() or not name[0].isalpha():
-                raise ValueError(f"dimension name {name!r} must be an identifier (letters, digits, _)")
+            if not name or not name.replace("_", "a").isalnum() or not name[0].isalpha():
+                raise value_error_at(f"dimension name {name!r} must be an identifier (letters, digits, _)", [name])
         return dims
 
 
@@ -158,6 +161,20 @@ class RepoConfig:
     def suggest_dimension(self, name: str) -> str | None:
         return did_you_mean(name, self.model.dimensions)
 
+    def position(self, loc: Sequence[str]) -> tuple[int, int]:
+        """Line and column of `loc` (keys from the top) in safeflags.yaml."""
+        return cached(CONFIG_FILE, self.text).position(loc)
+
+    def error(self, loc: Sequence[str], message: str, hint: str | None = None) -> SourceError:
+        """A located error at `loc` in safeflags.yaml, with its source line."""
+        return cached(CONFIG_FILE, self.text).error(loc, message, hint=hint)
+
+    def validation_errors(self, exc: ValidationError, model: type[BaseModel], prefix: Sequence[str],
+                          *, also: Iterable[str] = ()) -> list[SourceError]:
+        """pydantic's errors for a part of safeflags.yaml (at `prefix`) checked
+        by a model of its reader (the validation settings), located."""
+        return cached(CONFIG_FILE, self.text).validation_errors(exc, model, prefix, also=also)
+
 
 def dimension_names(dimensions: Iterable[str]) -> tuple[str, ...]:
     """A catalog's dimension names in bundle order: sorted, so the order
@@ -172,35 +189,6 @@ def dimension_index(dimensions: Iterable[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(dimension_names(dimensions))}
 
 
-def _distance(a: str, b: str) -> int:
-    """Edit distance counting a swap of neighbours as one edit (typos swap)."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[len(b)]
-
-
-def did_you_mean(word: str, choices: Any) -> str | None:
-    """The closest of `choices` to `word`, for "did you mean" hints: fewest
-    edits (at most a third of the word), ties broken by similarity."""
-    best: tuple[int, float, str] | None = None
-    for choice in choices:
-        d = _distance(word.lower(), str(choice).lower())
-        if d > max(1, len(word) // 3):
-            continue
-        key = (d, -difflib.SequenceMatcher(None, word, str(choice)).ratio(), str(choice))
-        if best is None or key < best:
-            best = key
-    return best[2] if best else None
-
-
 def load_config(root: Path) -> RepoConfig:
     """Read and check `<root>/safeflags.yaml`; all problems at once, located."""
     path = root / CONFIG_FILE
@@ -209,49 +197,15 @@ def load_config(root: Path) -> RepoConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([SourceError(rel, 0, 0, f"no {CONFIG_FILE} in {root}: is this a flag repository?")]) from None
+    doc = YamlDoc.parse(rel, text)
+    if not isinstance(doc.data, dict):
+        raise ConfigError([doc.error([], "expected a mapping at the top level")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise ConfigError([SourceError(rel, line, col, f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([SourceError(rel, 1, 1, "expected a mapping at the top level")])
-    try:
-        model = RepoConfigModel.model_validate(data)
+        model = RepoConfigModel.model_validate(doc.data)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            line, col = yaml_position(node, loc)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            errors.append(SourceError(rel, line, col, msg, stage="config", field_path=".".join(loc)))
-        raise ConfigError(errors) from None
-    for sub in (model.flags_dir, model.templates_dir):
+        raise ConfigError(doc.validation_errors(exc, RepoConfigModel)) from None
+    for key, sub in (("flags_dir", model.flags_dir), ("templates_dir", model.templates_dir)):
         resolved = (root / sub).resolve()
         if not resolved.is_relative_to(root.resolve()):
-            raise ConfigError([SourceError(rel, 0, 0, f"{sub!r} lies outside the repository")])
+            raise ConfigError([doc.error([key], f"{sub!r} lies outside the repository", at_value=True)])
     return RepoConfig(root=root, model=model, text=text)
-
-
-def yaml_position(node: Any, loc: list[str]) -> tuple[int, int]:
-    """Line and column of the deepest YAML node on `loc` that exists."""
-    best = (1, 1) if node is None else (node.start_mark.line + 1, node.start_mark.column + 1)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    best = (key.start_mark.line + 1, key.start_mark.column + 1)
-                    node = value
-                    break
-            else:
-                return best
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            best = (node.start_mark.line + 1, node.start_mark.column + 1)
-        else:
-            return best
-    return best

@@ -22,15 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from safeflags.compile.config import (
-    CONFIG_FILE,
-    RepoConfig,
-    did_you_mean,
-    yaml_position,
-)
+from safeflags.compile.config import RepoConfig
+from safeflags.compile.suggest import hint
 from safeflags.source.errors import ConfigError, SourceError
 from safeflags.validation.api import Validator
 from safeflags.validation.approvals import ApproverGroup
@@ -104,20 +99,13 @@ class SettingsErrors:
         self.errors: list[SourceError] = []
 
     def add(self, loc: list[str], message: str, hint: str | None = None) -> None:
-        # Composed only on error: a valid configuration never pays for positions.
-        node = yaml.compose(self.config.text, Loader=yaml.SafeLoader) if self.config.text else None
-        line, col = yaml_position(node, ["validation", *loc])
-        self.errors.append(SourceError(CONFIG_FILE, line, col, message, stage="config",
-                                       field_path=".".join(["validation", *loc]), hint=hint))
+        self.errors.append(self.config.error(["validation", *loc], message, hint))
 
-    def pydantic(self, prefix: list[str], exc: ValidationError) -> None:
-        for err in exc.errors():
-            loc = prefix + [str(p) for p in err["loc"]]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            else:
-                msg = err["msg"].removeprefix("Value error, ")
-            self.add(loc, msg)
+    def pydantic(self, prefix: list[str], exc: ValidationError, model: type[BaseModel] = BaseModel,
+                 also: tuple[str, ...] = ()) -> None:
+        """pydantic's errors for `model` validated at `prefix`; `also` names the
+        keys validated beside it (a rule's common keys beside its options)."""
+        self.errors.extend(self.config.validation_errors(exc, model, ["validation", *prefix], also=also))
 
     def raise_if_any(self) -> None:
         if self.errors:
@@ -132,7 +120,7 @@ def parse_settings(config: RepoConfig) -> ValidationSettings:
         return ValidationSettings.model_validate(config.model.validation)
     except ValidationError as exc:
         errors = SettingsErrors(config)
-        errors.pydantic([], exc)
+        errors.pydantic([], exc, ValidationSettings)
         errors.raise_if_any()
         raise AssertionError("unreachable") from None
 
@@ -146,21 +134,19 @@ def resolve_rules(
     rules: dict[str, Rule] = {}
     for code in sorted(settings.rules):
         if code not in by_code:
-            hint = did_you_mean(code, by_code)
-            errors.add(["rules", code], f"no validator has the code {code!r}",
-                       f"did you mean {hint!r}?" if hint else None)
+            errors.add(["rules", code], f"no validator has the code {code!r}", hint(code, by_code))
     for code, cls in sorted(by_code.items()):
         raw = dict(settings.rules.get(code) or {})
         common_raw = {k: raw.pop(k) for k in list(raw) if k in RuleCommon.model_fields}
         try:
             common = RuleCommon.model_validate(common_raw)
         except ValidationError as exc:
-            errors.pydantic(["rules", code], exc)
+            errors.pydantic(["rules", code], exc, RuleCommon)
             continue
         try:
             options = cls.Options.model_validate(raw)
         except ValidationError as exc:
-            errors.pydantic(["rules", code], exc)
+            errors.pydantic(["rules", code], exc, cls.Options, tuple(RuleCommon.model_fields))
             continue
         severity = common.severity or cls.severity
         if not cls.configurable and (not common.enabled or severity != cls.severity or common.paths):

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from safeflags.source.errors import ConfigError
 from safeflags.validation.builtin.protected import ProtectedScopes
 from safeflags.validation.session import Options, validate
+from tests.helpers.repo import TEMPLATES
 
 HERE = Path(__file__).parent
 FLAG = ("local sf = import 'safeflags.libsonnet';\n"
@@ -22,7 +23,7 @@ def _repo(tmp_path: Path, scopes: str) -> tuple[Path, int]:
     text = (HERE / "data" / "safeflags.yaml").read_text()
     section = "validation:\n  rules:\n    SF311:\n      scopes:\n" + textwrap.indent(textwrap.dedent(scopes), " " * 8)
     (tmp_path / "safeflags.yaml").write_text(text + section)
-    shutil.copytree(HERE.parents[1] / "templates", tmp_path / "templates")
+    shutil.copytree(TEMPLATES, tmp_path / "templates")
     (tmp_path / "flags" / "a").mkdir(parents=True)
     (tmp_path / "flags" / "a" / "b.jsonnet").write_text(FLAG)
     return tmp_path, len(text.splitlines()) + 5  # the line of the first scope

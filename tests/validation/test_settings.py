@@ -8,7 +8,8 @@ import pytest
 from safeflags.compile.config import load_config
 from safeflags.source.errors import ConfigError
 from safeflags.validation.approvals import ApproverGroup
-from safeflags.validation.settings import parse_settings
+from safeflags.validation.builtin import BUILTIN
+from safeflags.validation.settings import parse_settings, resolve_rules
 
 HERE = Path(__file__).parent
 
@@ -41,3 +42,20 @@ def test_a_malformed_group_is_a_located_error(tmp_path: Path, group: str, proble
     (e,) = err.value.errors
     assert problem in e.message and e.file == "safeflags.yaml" and e.line == base + 3
     assert e.field_path.startswith("validation.approvers.security")
+
+
+@pytest.mark.parametrize(("validation", "line", "message", "hint"), [
+    ("  rulez: {}\n", 2, "unknown key 'rulez'", "did you mean 'rules'?"),
+    ("  rules:\n    SF404: {enabeld: false}\n", 3, "unknown key 'enabeld'", "did you mean 'enabled'?"),
+    ("  rules:\n    SF404: {max_dyas: 3}\n", 3, "unknown key 'max_dyas'", "did you mean 'max_days'?"),
+    ("  rules:\n    SF404: {severity: eror}\n", 3, "Input should be 'error', 'warning' or 'notice'",
+     "did you mean 'error'?"),
+])
+def test_a_misspelt_setting_is_located_with_what_was_meant(tmp_path: Path, validation: str, line: int,
+                                                           message: str, hint: str) -> None:
+    config, base = _config(tmp_path, "validation:\n" + validation)
+    with pytest.raises(ConfigError) as err:
+        resolve_rules(config, parse_settings(config), BUILTIN)  # type: ignore[arg-type]
+    (e,) = err.value.errors
+    assert (e.line, e.message, e.hint) == (base + line, message, hint)
+    assert e.source_line == validation.splitlines()[line - 2]

@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from safeflags.compile.config import DimType, RepoConfig, did_you_mean
+from safeflags.compile.config import DimType, RepoConfig
 from safeflags.compile.parse import model as m
 from safeflags.compile.parse import regex
 from safeflags.compile.parse.locate import Locator
+from safeflags.compile.suggest import did_you_mean
 from safeflags.sdk.kernel import semver, timestamps
 from safeflags.source.errors import SourceError
 from safeflags.v1 import common_pb2, spec_pb2

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.compile.config import did_you_mean
+from safeflags.compile.suggest import did_you_mean
 from safeflags.sdk.kernel.timestamps import calendar_date
 from safeflags.v1 import common_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from safeflags.compile.config import DimensionConfig, did_you_mean
+from safeflags.compile.config import DimensionConfig
 from safeflags.compile.driver import CompileResult
+from safeflags.compile.suggest import did_you_mean
 from safeflags.sdk.render import render_value
 from safeflags.sdk.values import raw
 from safeflags.v1 import common_pb2, spec_pb2

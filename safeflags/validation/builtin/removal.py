@@ -7,10 +7,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from safeflags.compile.config import CONFIG_FILE, yaml_position
+from safeflags.compile.config import CONFIG_FILE
 from safeflags.v1 import common_pb2
 from safeflags.validation.api import Change, ChangeValidator, Context, Validator
 from safeflags.validation.finding import Finding, Severity
@@ -157,8 +156,7 @@ class ChecksChanged(Validator):
             return
         head_cfg, base_cfg = ctx.head.config, ctx.base.config
         if head_cfg.model.validation != base_cfg.model.validation:
-            node = yaml.compose(head_cfg.text, Loader=yaml.SafeLoader) if head_cfg.text else None
-            line, col = yaml_position(node, ["validation"]) if node is not None else (1, 1)
+            line, col = head_cfg.position(["validation"])
             yield self.finding("this change edits the validation settings; it is judged by the base revision's, "
                                "and the new settings apply after merge", file=CONFIG_FILE, line=line, column=col)
         files = set(parse_settings(base_cfg).local_validators) | set(parse_settings(head_cfg).local_validators)

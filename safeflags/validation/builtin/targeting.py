@@ -5,9 +5,9 @@ the possible requests: these checks never report a rule that some request
 could reach (a too-large partition is skipped, not guessed)."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
+from safeflags.compile.suggest import did_you_mean
 from safeflags.sdk.values import decoded
 from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.api import Context, FlagSpec, FlagValidator
@@ -179,8 +179,8 @@ class Prerequisites(CompileErrorValidator):
         if ref == flag.key and what == "prerequisite":
             return  # the compiler reports it
         if ref not in ctx.all_keys:
-            near = difflib.get_close_matches(ref, sorted(ctx.all_keys), n=1, cutoff=0.6)
-            hint = f"did you mean {near[0]!r}?" if near else "create the flag first, or remove the reference"
+            near = did_you_mean(ref, ctx.all_keys)
+            hint = f"did you mean {near!r}?" if near else "create the flag first, or remove the reference"
             yield self.at(flag, f"{what} on {ref!r}, which is not a flag", line, hint=hint)
             return
         target = ctx.head.specs.get(ref)

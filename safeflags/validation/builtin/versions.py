@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safeflags.compile.config import yaml_position
+from safeflags.compile.yamldoc import YamlDoc
 from safeflags.sdk.kernel import semver
 from safeflags.source.errors import ConfigError, SourceError
 from safeflags.validation.api import Change, ChangeValidator, Context, FlagSpec
@@ -34,20 +33,13 @@ def load_inventory(root: Path, rel: str) -> Inventory:
     path = root / rel
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        return Inventory.model_validate(data)
     except OSError as exc:
         raise ConfigError([SourceError(rel, 0, 0, f"cannot read the deployment inventory: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([SourceError(rel, 0, 0, f"invalid YAML: {exc}")]) from None
+    doc = YamlDoc.parse(rel, text)
+    try:
+        return Inventory.model_validate(doc.data)
     except ValidationError as exc:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        errors = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            line, col = yaml_position(node, loc)
-            errors.append(SourceError(rel, line, col, err["msg"], stage="config", field_path=".".join(loc)))
-        raise ConfigError(errors) from None
+        raise ConfigError(doc.validation_errors(exc, Inventory)) from None
 
 
 def _where(dep: _Deployment) -> dict[str, frozenset[str]]:
