@@ -21,6 +21,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from safeflags.source.sandbox import PACKAGED_TEMPLATES
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FLAG = """local sf = import 'safeflags.libsonnet';
@@ -52,7 +54,7 @@ PROBE = textwrap.dedent("""
 
 
 def make_repo(path: Path, bomb: str | None, limits: str) -> None:
-    shutil.copytree(ROOT / "templates", path / "templates")
+    shutil.copytree(PACKAGED_TEMPLATES, path / "templates")
     text = (ROOT / "safeflags.yaml").read_text(encoding="utf-8")
     (path / "safeflags.yaml").write_text(text + limits, encoding="utf-8")
     for ns in ("alpha", "beta", "gamma"):

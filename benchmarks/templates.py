@@ -1,6 +1,6 @@
 """What the template library costs the Jsonnet engine, per construct and per VM.
 
-    python benchmarks/templates.py                          # templates/ of this repository
+    python benchmarks/templates.py                          # the library the package ships
     python benchmarks/templates.py --templates OLD_DIR      # another version, e.g. from `git show`
     python benchmarks/templates.py --repo /tmp/sf25k        # also: a generated repository, as the pool runs it
 
@@ -142,8 +142,10 @@ def whole_repo(repo: Path, limit: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from safeflags.source.sandbox import PACKAGED_TEMPLATES
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--templates", type=Path, default=ROOT / "templates", help="the library to measure")
+    ap.add_argument("--templates", type=Path, default=PACKAGED_TEMPLATES, help="the library to measure")
     ap.add_argument("--uses", type=int, default=1000, help="copies of a construct per VM")
     ap.add_argument("--rounds", type=int, default=5, help="best of this many")
     ap.add_argument("--repo", type=Path, help="also evaluate every flag of this repository (its own templates)")

@@ -10,7 +10,8 @@ made still resolves to the same file with the same bytes: editing a
 template library invalidates exactly the flags that imported it, and a new
 file that would shadow an import is seen too (the lookup replays each
 `import` through the same sandbox). Parsed results are further keyed by
-`safeflags.yaml` and the compiler's own source.
+`safeflags.yaml`, and both by the compiler's own source and the template
+library packaged with it.
 
 A compile reads and writes the cache as a few pack files, not a file per
 flag: each compile that changed anything writes one pack holding the
@@ -52,6 +53,9 @@ _RACY_NS = 2_000_000_000
 # so a module added to them is covered without anyone remembering to; a test
 # checks that a compile loads no module outside them.
 FINGERPRINTED = ("compile", "source", "sdk", "v1")
+# The packaged template library is compile input as much as that code: a flag
+# that imports it compiles to whatever it says (safeflags.source.sandbox).
+TEMPLATES = "templates"
 
 def default_dir(root: Path) -> Path:
     env = os.environ.get(ENV)
@@ -68,25 +72,29 @@ def digest(*parts: str | bytes) -> str:
 
 
 def fingerprinted_files(package: Path) -> list[Path]:
-    """Every source file the compiler fingerprint covers, sorted."""
+    """Every source file the compiler fingerprint covers, sorted: the code,
+    then every file of the packaged template library."""
     files = [package / "__init__.py", package / "version.py"]
     for folder in FINGERPRINTED:
         files.extend(sorted(p for p in (package / folder).rglob("*.py") if "__pycache__" not in p.parts))
+    files.extend(sorted(p for p in (package / TEMPLATES).rglob("*") if p.is_file() and "__pycache__" not in p.parts))
     return files
 
 
 def compiler_fingerprint(package: Path | None = None) -> str:
-    """The source of every module that can decide what a flag compiles to:
-    a code change is a new key even when the version number stays the same
-    (an editable install, a patched copy)."""
+    """The source of every module that can decide what a flag compiles to,
+    and the packaged template library: a change is a new key even when the
+    version number stays the same (an editable install, a patched copy)."""
     package = package or Path(__file__).resolve().parent.parent
     return _fingerprint(package)
 
 
 # Libraries whose behaviour decides a compile's output as much as our own
 # source: the Jsonnet engine, RE2 (what a pattern compiles to, what it
-# refuses), pydantic (the model's parsing) and protobuf (serialisation).
-LIBRARIES = ("gojsonnet", "google-re2", "pydantic", "protobuf")
+# refuses), pydantic (the model's parsing), protobuf (serialisation) and
+# ruamel.yaml (what safeflags.yaml's text reads as: parsed results are keyed
+# by that text).
+LIBRARIES = ("gojsonnet", "google-re2", "pydantic", "protobuf", "ruamel.yaml")
 
 
 def library_versions() -> list[str]:
@@ -312,6 +320,16 @@ class CompileCache:
         """Keep `entry` for this file version (written by `save`)."""
         self._used[rel] = (self._key(rel, source_hash), entry)
 
+    def _touch_used(self) -> None:
+        """Packs age by last use, not by when they were written: a PR's base
+        and head compiles take turns writing small packs, and a pack aged by
+        its write time fell out of the newest `_PACKS` while still in use, so
+        every other warm run evaluated all its flags again."""
+        used = {v[1][0].name for v in self._used.values() if not isinstance(v[1], CacheEntry)}
+        for name in used:
+            with contextlib.suppress(OSError):
+                os.utime(self.dir / "packs" / name)
+
     def save(self) -> None:
         """Write what this compile learnt as one pack: only the new entries
         and file records while the entries used fit in the packs read, else
@@ -319,6 +337,7 @@ class CompileCache:
         cache that cannot be written only makes the next compile slower."""
         new = {rel: v for rel, v in self._used.items() if isinstance(v[1], CacheEntry)}
         changed = {rel: row for rel, row in self._seen.items() if self._stats.get(rel) != row}
+        self._touch_used()
         if not new and not changed:
             return
         spread = {id(v[1][0]) for v in self._used.values() if not isinstance(v[1], CacheEntry)}

@@ -1,10 +1,20 @@
 """The import sandbox: a flag may import only files inside the repository's
-configured roots (flags/ and templates/).
+configured roots (flags/ and templates/), and the template library that
+ships in the package.
 
 Absolute paths are refused outright; a relative path is resolved (symlinks
 included) and refused if it lands outside every root, so neither `..` nor a
 symlink can read the rest of the machine. The engine reports the refusal at
 the importing file's line.
+
+An import is looked up next to the importing file, then in the repository's
+own library (`templates_dir`), then in the packaged library: a repository
+that vendors `safeflags.libsonnet` gets its copy, one that vendors nothing
+gets the release it installed. The packaged library is a fixed root of its
+own: its files import only each other, nothing may leave it (`..` into the
+rest of the package is refused like `..` out of the repository), and they
+are named `<safeflags>/<file>` to the engine and in every message, never by
+the absolute path of the installation.
 
 Flag files themselves, and the source lines errors quote, are read by
 `open_in_repo`: below the repository root no symbolic link is followed at
@@ -15,8 +25,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path, PurePosixPath
+
+from safeflags.version import TEMPLATES_VERSION
+
+# The packaged template library, and the name its files go by: like Python's
+# `<frozen ...>`, a name and not a place, so no message shows where the
+# package is installed.
+PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+PACKAGED = "<safeflags>"
 
 
 class ImportRefused(Exception):
@@ -119,17 +138,42 @@ def read_repo_file(root: Path | str, rel: str) -> bytes:
         return fh.read()
 
 
+_DECLARED = re.compile(rb"^\s*version::\s*'([^'\n]{1,64})'", re.MULTILINE)
+
+
+def library_version(root: Path, templates_dir: Path) -> str:
+    """The template library a repository's flags get for `import 'safeflags.libsonnet'`:
+    the packaged release's version, or, for a copy vendored in `templates_dir`, the
+    version that copy declares, marked as vendored."""
+    rel = os.path.relpath(os.path.normpath(templates_dir), root).replace(os.sep, "/")
+    file = f"{rel}/safeflags.libsonnet" if rel != "." else "safeflags.libsonnet"
+    try:
+        data = read_repo_file(root, file)
+    except RepoFileRefused:
+        # A link the sandbox may still follow inside the roots: vendored, of no version this can read.
+        if not os.path.lexists(os.path.join(root, file)):
+            return TEMPLATES_VERSION
+        data = b""
+    declared = _DECLARED.search(data)
+    version = declared.group(1).decode("utf-8", errors="replace") if declared else "unknown"
+    return f"{version} (vendored in {rel}/)"
+
+
 class Importer:
     """The engine's import callback: `(base_dir, rel) -> (found_path, bytes)`.
 
-    Paths handed to and from the engine are repository-relative, so every
-    error message names files the way the user sees them.
+    Paths handed to and from the engine are repository-relative (or
+    `<safeflags>/...` for the packaged library), so every error message
+    names files the way the user sees them. `packaged=None` leaves the
+    packaged library out.
     """
 
-    def __init__(self, root: Path, roots: list[Path], library: list[Path]):
+    def __init__(self, root: Path, roots: list[Path], library: list[Path],
+                 packaged: Path | None = PACKAGED_TEMPLATES):
         self.root = root.resolve()
         self.roots = [r.resolve() for r in roots]
         self.library = library  # searched after the importing file's directory
+        self.packaged = packaged.resolve() if packaged is not None else None  # searched last
         self.imported: set[str] = set()
         self._sources: dict[str, str] = {}
         self.refusal: tuple[str, str] | None = None  # (import path, why) of the first refusal
@@ -139,6 +183,7 @@ class Importer:
         self._root_s = str(self.root)
         self._roots_s = [str(r) for r in self.roots]
         self._library_s = [str(lib) for lib in library]
+        self._packaged_s = str(self.packaged) if self.packaged is not None else None
 
     def reset(self) -> None:
         self.imported = set()
@@ -176,22 +221,42 @@ class Importer:
         self._sources[found] = text
         return found, data
 
+    def _candidates(self, base: str, rel: str) -> list[tuple[str, str | None]]:
+        """Where `import rel` from `base` may be, in order, each with the
+        packaged root it must stay in (None: a repository root)."""
+        packaged = self._packaged_s
+        if packaged is not None and (base == PACKAGED or base.startswith(PACKAGED + "/")):
+            # Inside the packaged library: its own files only, so a repository
+            # can shadow the library as a whole but never half of it.
+            return [(os.path.join(packaged, base[len(PACKAGED) + 1:], rel), packaged)]
+        found: list[tuple[str, str | None]] = [(os.path.join(self._root_s, base, rel), None)]
+        found += [(os.path.join(lib, rel), None) for lib in self._library_s]
+        if packaged is not None:
+            found.append((os.path.join(packaged, rel), packaged))
+        return found
+
     def _fast(self, base: str, rel: str) -> tuple[str, bytes] | None:
         """`_resolve` for the usual case (a plain relative path that exists
         as a file inside a root) with os.path instead of pathlib; None for
         anything else, which `_resolve` then decides."""
         if "\0" in base or "\0" in rel or rel.startswith(("/", "~")) or self._root_s == "/":
             return None
-        for candidate in [os.path.join(self._root_s, base, rel)] + [os.path.join(lib, rel) for lib in self._library_s]:
+        for candidate, packaged in self._candidates(base, rel):
             if not os.path.exists(candidate):
                 continue
             resolved = os.path.realpath(candidate)
-            inside = (resolved.startswith(self._root_s + "/")
-                      and any(resolved.startswith(r + "/") for r in self._roots_s))
+            if packaged is not None:
+                inside = resolved.startswith(packaged + "/")
+            else:
+                inside = (resolved.startswith(self._root_s + "/")
+                          and any(resolved.startswith(r + "/") for r in self._roots_s))
             if not inside or not os.path.isfile(resolved):
                 return None
             with open(resolved, "rb") as f:
-                return resolved[len(self._root_s) + 1:], f.read()
+                data = f.read()
+            if packaged is not None:
+                return f"{PACKAGED}/{resolved[len(packaged) + 1:]}", data
+            return resolved[len(self._root_s) + 1:], data
         return None
 
     def _resolve(self, base: str, rel: str) -> tuple[str, bytes]:
@@ -201,18 +266,25 @@ class Importer:
         if PurePosixPath(rel).is_absolute() or Path(rel).is_absolute() or rel.startswith("~"):
             raise ImportRefused(f"import {rel!r} refused: absolute paths are not allowed; "
                                 "import relative to the file or to templates/")
-        candidates = [self.root / base / rel] + [lib / rel for lib in self.library]
-        for candidate in candidates:
+        for name, packaged in self._candidates(base, rel):
+            candidate = Path(name)
             if not candidate.exists():
                 continue
             resolved = candidate.resolve()
-            if not any(resolved.is_relative_to(r) for r in self.roots):
+            if packaged is not None:
+                if not resolved.is_relative_to(packaged):
+                    raise ImportRefused(
+                        f"import {rel!r} refused: it resolves outside the packaged template library ({PACKAGED}/)")
+                found = f"{PACKAGED}/{resolved.relative_to(packaged).as_posix()}"
+            elif not any(resolved.is_relative_to(r) for r in self.roots):
                 roots = ", ".join(str(r.relative_to(self.root)) + "/" for r in self.roots)
                 raise ImportRefused(
                     f"import {rel!r} refused: it resolves outside the repository's import roots ({roots})")
+            else:
+                found = resolved.relative_to(self.root).as_posix()
             if not resolved.is_file():
                 raise ImportRefused(f"import {rel!r}: not a file")
-            return resolved.relative_to(self.root).as_posix(), resolved.read_bytes()
+            return found, resolved.read_bytes()
         raise ImportRefused(f"import {rel!r}: no such file next to {base or './'} or in the template library")
 
 

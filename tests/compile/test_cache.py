@@ -16,6 +16,7 @@ import pytest
 
 from safeflags.compile.cache import compiler_fingerprint, fingerprinted_files
 from safeflags.compile.driver import CompileResult, compile_repo
+from safeflags.v1 import common_pb2
 from tests.helpers.repo import FlagRepo, bool_flag
 
 TEAM_LIB = ("local sf = import 'safeflags.libsonnet';\n"
@@ -78,6 +79,21 @@ def test_template_edit_invalidates_exactly_its_importers(repo: FlagRepo, tmp_pat
     sf = repo.root / "templates" / "safeflags.libsonnet"
     sf.write_text(sf.read_text() + "\n// a comment\n")
     assert build(repo).cached == 0
+
+
+def test_vendoring_or_dropping_a_copy_of_the_packaged_library_is_seen(repo: FlagRepo) -> None:
+    vendored = (repo.root / "templates" / "safeflags.libsonnet").read_text()
+    (repo.root / "templates" / "safeflags.libsonnet").unlink()  # the packaged copy serves
+    total = len(build(repo).specs)
+    assert build(repo).cached == total
+    operational = vendored.replace("flag('bool', 'release')", "flag('bool', 'operational')")
+    (repo.root / "templates" / "safeflags.libsonnet").write_text(operational)
+    res = build(repo)
+    assert res.cached == 0 and res.specs["billing.team_0"].kind == common_pb2.FLAG_KIND_OPERATIONAL
+    (repo.root / "templates" / "safeflags.libsonnet").unlink()
+    res = build(repo)
+    assert res.specs["billing.team_0"].kind == common_pb2.FLAG_KIND_RELEASE
+    assert res.data == build(repo, cache=False).data
 
 
 def test_flag_edit_and_config_edit(repo: FlagRepo) -> None:
@@ -262,7 +278,7 @@ def test_every_fingerprinted_file_changes_the_fingerprint(tmp_path: Path) -> Non
     files = fingerprinted_files(package)
     covered = {p.relative_to(package).as_posix() for p in files}
     assert {"__init__.py", "version.py", "compile/parse/regex.py", "compile/lower.py", "source/jsonnet.py",
-            "sdk/kernel/bucketing.py", "v1/bundle_pb2.py"} <= covered
+            "sdk/kernel/bucketing.py", "v1/bundle_pb2.py", "templates/safeflags.libsonnet"} <= covered
     cache._fingerprint.cache_clear()  # memoised per folder for a process; these edits happen within one
     original = compiler_fingerprint(package)
     for path in files:
@@ -361,3 +377,25 @@ def test_the_fingerprint_names_the_libraries_that_decide_the_output(monkeypatch:
     cache._fingerprint.cache_clear()
     assert cache.compiler_fingerprint(package) != before
     cache._fingerprint.cache_clear()
+
+
+def test_a_pull_requests_base_and_head_stay_warm_round_after_round(repo: FlagRepo, tmp_path: Path) -> None:
+    """validate --base compiles the head in place and the base in a fresh
+    export (new inodes, so each base compile writes a pack of file records).
+    Packs age by last use: round after round, neither side evaluates again."""
+    from safeflags.compile import cache
+
+    shared = tmp_path / "cache"
+    teams = repo.root / "templates" / "teams" / "billing.libsonnet"
+    base_lib = teams.read_text()
+    teams.write_text(base_lib.replace("Billing flag.", "Billing flag, edited by the pull request."))
+    total = len(build(repo, shared).specs)
+    for round_ in range(cache._PACKS + 2):
+        export = tmp_path / f"base-{round_}"
+        shutil.copytree(repo.root, export)
+        (export / "templates" / "teams" / "billing.libsonnet").write_text(base_lib)
+        base = compile_repo(export, revision="base", cache_dir=shared)
+        head = build(repo, shared)
+        if round_:
+            assert (base.cached, head.cached) == (total, total), f"round {round_}"
+        shutil.rmtree(export)

@@ -3,11 +3,13 @@ the source line, a caret and (where one exists) a did-you-mean hint."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from safeflags.source.errors import SourceError
+from safeflags.source.sandbox import PACKAGED, PACKAGED_TEMPLATES
 from tests.helpers.repo import FlagRepo, bool_flag
 
 
@@ -234,3 +236,22 @@ def test_regex_outside_the_safe_subset_is_refused(repo: FlagRepo, pattern: str, 
     err = only_error(repo)
     assert (err.file, err.line, err.code) == (rel, 7, "SF109")
     assert why in err.message
+
+
+def test_a_repository_that_vendors_nothing_gets_the_packaged_library(repo: FlagRepo) -> None:
+    shutil.rmtree(repo.root / "templates")
+    good = repo.write("billing.good", bool_flag())
+    ramp = repo.write("billing.ramp", bool_flag("rollout: sf.ramps.standard(unit='workspace_id', stage=9),"))
+    escape = repo.write("billing.escape", "local v = importstr '../version.py';\nv\n")
+    result = repo.compile()
+    assert result.imports[good] == (f"{PACKAGED}/safeflags.libsonnet",)
+    by_file = {e.file: e for e in result.errors}
+    assert set(by_file) == {ramp, escape} and "billing.good" in result.specs
+    # An assert of the packaged library: located at the flag's line, the library named by no machine path.
+    assert by_file[ramp].line == 6 and "stage" in by_file[ramp].message
+    assert by_file[ramp].hint is not None and by_file[ramp].hint.startswith(f"raised at {PACKAGED}/ramps.libsonnet:")
+    # `..` from the packaged fallback would reach the package's code: refused at the import's line.
+    assert (by_file[escape].line, by_file[escape].code) == (2, "SF101")
+    assert "outside the packaged template library" in by_file[escape].message
+    text = "\n".join(e.format(repo.root) for e in result.errors)
+    assert str(PACKAGED_TEMPLATES.parent) not in text

@@ -1,8 +1,9 @@
 """A catalogue of realistic pull requests, each judged by `validate --base`.
 
 Each file of tests/e2e/catalogue/ is one pull request a team would open
-against the example repository (flags, templates, validators, safeflags.yaml
-and inventory at the top of this repository, plus a code tree reading two
+against the example repository (flags, validators, safeflags.yaml and
+inventory at the top of this repository, the packaged template library
+vendored as templates/ so a case can edit it, plus a code tree reading two
 flags). One git repository holds `main`, a branch per distinct `setup` and
 each case's commits; a case checks its head out and runs the command
 in-process with a JSON report, its labels (and who applied them), reviews
@@ -50,6 +51,7 @@ from click.testing import CliRunner
 
 from safeflags.cli.validate_cmd import command
 from tests.helpers.github_api import GitHubApi
+from tests.helpers.repo import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = Path(__file__).parent / "catalogue"
@@ -232,10 +234,11 @@ def apply(tree: Tree, edits: tuple[dict[str, Any], ...], case: str) -> Tree:
 def example_tree() -> Tree:
     """The example repository as committed on `main`."""
     tree: Tree = {}
-    for name in ("flags", "templates", "validators"):
+    for name in ("flags", "validators"):
         for path in sorted((ROOT / name).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and not path.name.startswith("test_"):
                 tree[path.relative_to(ROOT).as_posix()] = path.read_text(encoding="utf-8")
+    tree.update({f"templates/{p.name}": p.read_text(encoding="utf-8") for p in sorted(TEMPLATES.glob("*.libsonnet"))})
     tree["deployments.yaml"] = (ROOT / "deployments.yaml").read_text(encoding="utf-8")
     text = (ROOT / "safeflags.yaml").read_text(encoding="utf-8")
     assert "\nvalidation:\n" in text and "\n  rules:\n" in text, "safeflags.yaml has no validation rules"

@@ -1,7 +1,8 @@
 """`safeflags validate --base` on real git repositories.
 
-One base commit copies the example repository (flags, templates,
-safeflags.yaml, validators, the deployment inventory) plus a code tree;
+One base commit copies the example repository (flags, safeflags.yaml,
+validators, the deployment inventory; no templates/, so its flags import
+the packaged library) plus a code tree;
 each test commits a pull request on its own branch and runs the command
 in-process. Every failing PR must fail with the right code at the right
 file and line; the line is found in the edited source, so the assertion
@@ -41,7 +42,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("flagrepo")
-    for name in ("flags", "templates", "validators"):
+    for name in ("flags", "validators"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
     for name in ("safeflags.yaml", "deployments.yaml"):
         shutil.copy(ROOT / name, root / name)

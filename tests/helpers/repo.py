@@ -1,4 +1,5 @@
-"""Temporary flag repositories for tests: the example's templates and
+"""Temporary flag repositories for tests: the packaged template library
+(vendored as templates/, so a test can edit it) and the example's
 safeflags.yaml, plus whatever flag files a test writes."""
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import textwrap
 from pathlib import Path
 
 from safeflags.compile.driver import CompileResult, compile_repo
+from safeflags.source.sandbox import PACKAGED_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
+# The template library every test copies or reads: the one the package ships.
+TEMPLATES = PACKAGED_TEMPLATES
 
 HEADER = "local sf = import 'safeflags.libsonnet';\n"
 
@@ -17,7 +21,7 @@ class FlagRepo:
     def __init__(self, path: Path, *, with_examples: bool = False):
         self.root = path
         path.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(ROOT / "templates", path / "templates", dirs_exist_ok=True)
+        shutil.copytree(TEMPLATES, path / "templates", dirs_exist_ok=True)
         shutil.copy(ROOT / "safeflags.yaml", path / "safeflags.yaml")
         if with_examples:
             shutil.copytree(ROOT / "flags", path / "flags", dirs_exist_ok=True)

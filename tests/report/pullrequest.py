@@ -13,6 +13,7 @@ from pathlib import Path
 from safeflags.validation.approvals import PullRequest
 from safeflags.validation.runner import Outcome
 from safeflags.validation.session import Options, validate
+from tests.helpers.repo import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "tests" / "validation" / "data" / "safeflags.yaml"
@@ -21,12 +22,12 @@ TODAY = date(2026, 11, 22)
 
 class PullRequestRepo:
     """`files` (repository-relative path -> text) is the base commit, with
-    the catalog of the validator cases and this repository's templates."""
+    the catalog of the validator cases and the packaged templates (vendored)."""
 
     def __init__(self, root: Path, files: dict[str, str], validation: str = "") -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(ROOT / "templates", root / "templates")
+        shutil.copytree(TEMPLATES, root / "templates")
         (root / "safeflags.yaml").write_text(CATALOG.read_text() + validation, encoding="utf-8")
         (root / ".gitignore").write_text(".safeflags-cache/\n__pycache__/\n")
         self.write(files)

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from safeflags.source.sandbox import Importer, ImportRefused, RecordingImporter
+from safeflags.source.sandbox import (
+    PACKAGED,
+    PACKAGED_TEMPLATES,
+    Importer,
+    ImportRefused,
+    RecordingImporter,
+    library_version,
+)
+from safeflags.version import TEMPLATES_VERSION
 
 BASE = "flags/billing"  # the importing file's directory, as the engine passes it
 
@@ -118,3 +126,82 @@ def test_the_recording_importer_notes_each_call_with_the_bytes_hash(root: Path) 
     ]
     refused(imp, "/etc/hostname", "absolute")
     assert len(imp.calls) == 2  # a refusal is not a dependency
+
+
+# --- the packaged template library: a fixed root of its own ---------------
+
+def test_the_packaged_library_serves_what_the_repository_does_not_vendor(root: Path) -> None:
+    imp = importer(root)
+    # The repository's own copy wins; what it lacks comes from the package, named by no machine path.
+    assert imp(BASE, "safeflags.libsonnet") == ("templates/safeflags.libsonnet", b"{ lib: 3 }")
+    found, data = imp(BASE, "ramps.libsonnet")
+    assert (found, data) == (f"{PACKAGED}/ramps.libsonnet", (PACKAGED_TEMPLATES / "ramps.libsonnet").read_bytes())
+    assert found in imp.imported and imp.sources()[found] == data.decode()
+    # The packaged files import each other only: a repository file of the same name is not half-mixed in.
+    (root / "templates" / "conditions.libsonnet").write_text("{ repository: 7 }")
+    assert imp(f"{PACKAGED}/", "conditions.libsonnet")[1] == (PACKAGED_TEMPLATES / "conditions.libsonnet").read_bytes()
+    assert imp(BASE, "conditions.libsonnet") == ("templates/conditions.libsonnet", b"{ repository: 7 }")
+    # Without a packaged library there is no fallback.
+    refused(Importer(root, [root / "flags"], [], packaged=None), "ramps.libsonnet", "no such file")
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """A package laid out like the installed one: its template library next to its code."""
+    pkg = tmp_path / "pkg"
+    (pkg / "templates").mkdir(parents=True)
+    (pkg / "compile").mkdir()
+    (pkg / "templates" / "lib.libsonnet").write_text("{ packaged: 8 }")
+    (pkg / "version.py").write_text("__version__ = 'x'\n")
+    (pkg / "compile" / "driver.py").write_text("# code, not a template\n")
+    os.symlink(pkg / "version.py", pkg / "templates" / "code.libsonnet")
+    os.symlink(tmp_path / "outside.libsonnet", pkg / "templates" / "machine.libsonnet")
+    return pkg
+
+
+@pytest.mark.parametrize(("base", "rel"), [
+    (base, rel) for base in (BASE, f"{PACKAGED}/")
+    for rel in ("../version.py", "../compile/driver.py", "../../pkg/version.py", "sub/../../version.py",
+                "code.libsonnet", "machine.libsonnet")  # links in the packaged folder: to the package, the machine
+] + [(f"{PACKAGED}/sub/", "../../version.py"), (f"{PACKAGED}/sub/", "../code.libsonnet")])
+def test_no_import_leaves_the_packaged_library(tmp_path: Path, package: Path, base: str, rel: str) -> None:
+    (tmp_path / "outside.libsonnet").write_text("{ machine: 6 }")
+    (package / "templates" / "sub").mkdir()
+    repo = tmp_path / "repo"
+    (repo / "flags" / "billing").mkdir(parents=True)
+    imp = Importer(repo, [repo / "flags"], [repo / "templates"], packaged=package / "templates")
+    with pytest.raises(ImportRefused, match="resolves outside the packaged template library") as info:
+        imp(base, rel)
+    assert str(tmp_path) not in str(info.value)
+    assert imp.imported == set()
+    assert imp(base.replace("sub/", ""), "lib.libsonnet") == (f"{PACKAGED}/lib.libsonnet", b"{ packaged: 8 }")
+
+
+def test_the_installed_package_is_out_of_reach_too(root: Path) -> None:
+    imp = importer(root)
+    package = PACKAGED_TEMPLATES.parent
+    for base in (BASE, f"{PACKAGED}/"):
+        for rel in ("../version.py", "../source/sandbox.py", f"../../{package.name}/version.py", "../templates/"):
+            with pytest.raises(ImportRefused) as info:
+                imp(base, rel)
+            assert str(package) not in str(info.value), (base, rel)
+    assert imp(f"{PACKAGED}/", "../templates/ramps.libsonnet")[0] == f"{PACKAGED}/ramps.libsonnet"  # stays inside
+
+
+def test_a_repository_folder_named_like_the_package_is_only_a_repository_folder(root: Path) -> None:
+    (root / PACKAGED).mkdir()
+    (root / PACKAGED / "ramps.libsonnet").write_text("{ planted: 9 }")
+    (root / PACKAGED / "extra.libsonnet").write_text("{ planted: 10 }")
+    imp = importer(root)
+    assert imp(f"{PACKAGED}/", "ramps.libsonnet")[1] == (PACKAGED_TEMPLATES / "ramps.libsonnet").read_bytes()
+    refused(imp, f"../../{PACKAGED}/extra.libsonnet", "outside the repository's import roots")
+    with pytest.raises(ImportRefused, match="no such file"):
+        imp(f"{PACKAGED}/", "extra.libsonnet")
+
+
+def test_the_library_version_says_packaged_or_vendored(root: Path) -> None:
+    assert library_version(root, root / "lib") == TEMPLATES_VERSION  # nothing vendored there
+    assert library_version(root, root / "templates") == "unknown (vendored in templates/)"
+    (root / "templates" / "safeflags.libsonnet").write_text("{\n  version:: '0.0.9',\n}\n")
+    assert library_version(root, root / "templates") == "0.0.9 (vendored in templates/)"
+    assert library_version(root, root / "templates" / ".." / "templates") == "0.0.9 (vendored in templates/)"

@@ -1,15 +1,14 @@
-"""The template library (templates/*.libsonnet): each construct evaluated
+"""The template library (safeflags/templates/*.libsonnet): each construct evaluated
 through go-jsonnet, compared with the exact JSON of docs/flag-schema.md."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import _gojsonnet
 import pytest
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+from tests.helpers.repo import TEMPLATES
 
 CATALOG: dict[str, Any] = {
     "dimensions": {

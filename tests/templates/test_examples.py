@@ -10,6 +10,8 @@ import _gojsonnet
 import pytest
 import yaml
 
+from tests.helpers.repo import TEMPLATES
+
 ROOT = Path(__file__).resolve().parents[2]
 FLAG_FILES = sorted((ROOT / "flags").glob("*/*.jsonnet"))
 
@@ -21,7 +23,7 @@ def catalog() -> dict[str, Any]:
 
 
 def evaluate(path: Path) -> Any:
-    out = _gojsonnet.evaluate_file(str(path), jpathdir=[str(ROOT / "templates")],
+    out = _gojsonnet.evaluate_file(str(path), jpathdir=[str(TEMPLATES)],
                                    ext_codes={"safeflags_catalog": json.dumps(catalog())})
     return json.loads(out)
 

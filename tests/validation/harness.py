@@ -41,6 +41,7 @@ from safeflags.validation.approvals import Approvals, ApproverGroup, LabelEvent,
 from safeflags.validation.changes import pair
 from safeflags.validation.finding import Finding
 from safeflags.validation.runner import run
+from tests.helpers.repo import TEMPLATES
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
@@ -107,7 +108,7 @@ def load_cases() -> list[Case]:
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:
     shutil.copy(HERE / "data" / "safeflags.yaml", root / "safeflags.yaml")
-    shutil.copytree(REPO / "templates", root / "templates")
+    shutil.copytree(TEMPLATES, root / "templates")
     (root / "flags").mkdir()
     for rel, text in files.items():
         path = root / rel

@@ -22,7 +22,7 @@ from safeflags.validation.finding import Finding
 from safeflags.validation.origins import Origin, code_lines, first_change
 from safeflags.validation.runner import run
 from safeflags.validation.session import Options, validate
-from tests.helpers.repo import ROOT, FlagRepo
+from tests.helpers.repo import ROOT, TEMPLATES, FlagRepo
 
 TODAY = date(2026, 11, 22)
 
@@ -268,7 +268,7 @@ def test_a_template_edit_doubling_the_5_percent_stage_is_one_finding_at_its_line
 
 
 def test_moving_lines_reordering_fields_and_editing_comments_is_no_change(repo: Path) -> None:
-    ramps = (ROOT / "templates" / "ramps.libsonnet").read_text()
+    ramps = (TEMPLATES / "ramps.libsonnet").read_text()
     # Swap two template functions and edit comments in the library.
     standard = ramps[ramps.index("  // 1 -> 5 -> 25"):ramps.index("  // 0.1 -> 1 -> 5")]
     cautious = ramps[ramps.index("  // 0.1 -> 1 -> 5"):ramps.index("  // Region by region")]

@@ -12,6 +12,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from safeflags.compile.parse.locate import Locator
+from tests.helpers.repo import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -94,7 +95,7 @@ AWKWARD = [
 def _texts() -> list[str]:
     texts = list(AWKWARD)
     texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "flags").rglob("*.jsonnet"))]
-    texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "templates").glob("*.libsonnet"))]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(TEMPLATES.glob("*.libsonnet"))]
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import generate_repo

@@ -52,6 +52,11 @@ local statesVariants(states) =
 local canonicalVariants = statesVariants(canonicalStates);  // built once
 
 {
+  // The release this library came with (the compiler's: they ship in one
+  // package). A vendored copy keeps it, so a report can say what it was
+  // copied from; bump it only by copying a newer release.
+  version:: '0.1.0',
+
   // --- flags --------------------------------------------------------------
   // Objects to extend: `sf.bool { owner: ..., description: ..., default: ... }`.
   flag:: {},  // no type or kind: set both yourself
