@@ -1,8 +1,11 @@
 """The GitHub event payload ($GITHUB_EVENT_PATH): which pull request, by whom.
 
 Read for `pull_request`, `pull_request_target` and `pull_request_review`
-events; any other payload gives an empty PullRequest (no labels, no
-approvals), which is the strict reading.
+events, and for `merge_group`, whose payload names the pull request only in
+the queue's branch (`gh-readonly-queue/<base>/pr-<N>-<sha>`): the number is
+taken from there and everything else from the API, so an approval given on
+the pull request still counts in the queue. Any other payload gives an
+empty PullRequest (no labels, no approvals), which is the strict reading.
 
 The payload is a snapshot taken when the event fired, and it names no one
 who approved: reviews, who applied each label and the current head are read
@@ -13,6 +16,7 @@ the author can make one.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +44,13 @@ def load_event(path: Path) -> PullRequest:
     return from_payload(data)
 
 
+_QUEUED = re.compile(r"^(?:refs/heads/)?gh-readonly-queue/.+/pr-(\d+)-[0-9a-f]{40}$")
+
+
 def from_payload(data: dict[str, Any]) -> PullRequest:
     pr = data.get("pull_request")
     if not isinstance(pr, dict):
-        return PullRequest()
+        return _queued(data)
     user = pr.get("user")
     number = pr.get("number", data.get("number", 0))
     head = pr.get("head")
@@ -54,6 +61,17 @@ def from_payload(data: dict[str, Any]) -> PullRequest:
         repository=_repository(data, pr),
         labels=_names(pr.get("labels"), "name"),
     )
+
+
+def _queued(data: dict[str, Any]) -> PullRequest:
+    """The pull request a merge-queue group was made for, by number only (the
+    group's head is not the pull request's: its head and reviews come from the API)."""
+    group = data.get("merge_group")
+    ref = group.get("head_ref") if isinstance(group, dict) else None
+    found = _QUEUED.match(ref) if isinstance(ref, str) else None
+    if found is None:
+        return PullRequest()
+    return PullRequest(number=int(found[1]), repository=_repository(data, {}))
 
 
 def _repository(data: dict[str, Any], pr: dict[str, Any]) -> str:

@@ -168,3 +168,14 @@ def test_base_is_read_from_git_objects_not_the_work_tree(tmp_path: Path) -> None
     with pytest.raises(RevisionError, match="unknown revision"), exported(sub, "no-such-ref"):
         pass
     shutil.rmtree(tmp_path / ".git")
+
+
+def test_a_merge_group_payload_names_its_pull_request_by_number_only() -> None:
+    sha = "a" * 40
+    queued = from_payload({"merge_group": {"head_ref": f"refs/heads/gh-readonly-queue/main/pr-42-{sha}",
+                                           "head_sha": "b" * 40, "base_sha": sha},
+                           "repository": {"full_name": "acme/flags"}})
+    assert (queued.number, queued.repository, queued.head_sha, queued.author) == (42, "acme/flags", "", "")
+    assert queued.labels == frozenset() and queued.label_events is None
+    for ref in ("refs/heads/main", f"gh-readonly-queue/main/pr-x-{sha}", f"gh-readonly-queue/main/pr-42-{sha[:8]}"):
+        assert from_payload({"merge_group": {"head_ref": ref}}).number == 0
