@@ -12,7 +12,7 @@ except ImportError:  # pragma: no cover - the SDK-only install has no CLI
     sys.stderr.write("safeflags: the command line needs the 'cli' extra: pip install 'safeflags[cli]'\n")
     raise SystemExit(2) from None
 
-from safeflags.version import __version__
+from safeflags.version import TEMPLATES_VERSION, __version__
 
 # name -> module defining `command` (a click.Command). Imported lazily so
 # `safeflags --help` stays fast and one broken command cannot hide the others.
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "unpin": "safeflags.cli.unpin_cmd",
     "compile": "safeflags.cli.compile_cmd",
     "explain": "safeflags.cli.explain_cmd",
+    "init": "safeflags.cli.init_cmd",
     "new": "safeflags.cli.new_cmd",
     "validate": "safeflags.cli.validate_cmd",
 }
@@ -59,7 +60,10 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="safeflags")
+# The packaged template library's release too: a repository that vendors its own
+# copy names that copy's in every report.
+@click.version_option(__version__, prog_name="safeflags",
+                      message=f"%(prog)s %(version)s (templates {TEMPLATES_VERSION})")
 def cli() -> None:
     """safeflags: feature flags and dynamic configuration as code.
 

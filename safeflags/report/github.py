@@ -32,6 +32,8 @@ class GithubReporter(Reporter):
             props.append(f"title={_prop(title)}")
             message = f.message + (f" — {f.hint}" if f.hint else "")
             lines.append(f"::{COMMAND[f.severity]} {','.join(props)}::{_data(message)}")
+        if outcome.judged_alone:
+            lines.append(f"::notice title=safeflags::{_data(outcome.judged_alone)}")
         # A plain log line: a line break in it (a hostile --base) must not start a workflow command.
         lines.append(" ".join(summary_line(outcome).splitlines()))
         return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from safeflags.report.base import Reporter
+from safeflags.source.sandbox import library_version
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.runner import Outcome
 from safeflags.version import __version__
@@ -50,9 +51,12 @@ class JsonReporter(Reporter):
             })
         doc = {
             "version": SCHEMA_VERSION,
-            "tool": {"name": "safeflags", "version": __version__},
+            "tool": {"name": "safeflags", "version": __version__,
+                     "templates": library_version(ctx.head.config.root, ctx.head.config.templates_dir)},
             "mode": "pull_request" if ctx.pr_mode else "repository",
             "base": {"ref": outcome.base_ref, "commit": outcome.base_commit} if ctx.pr_mode else None,
+            # Why a run given a base judged the head on its own (no safeflags.yaml there); null otherwise.
+            "judged_alone": outcome.judged_alone or None,
             "summary": {
                 "errors": outcome.count(Severity.ERROR), "warnings": outcome.count(Severity.WARNING),
                 "notices": outcome.count(Severity.NOTICE),

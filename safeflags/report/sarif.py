@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from safeflags.report.base import Reporter, rule_doc
+from safeflags.source.sandbox import library_version
 from safeflags.validation.api import Validator
 from safeflags.validation.builtin import BUILTIN
 from safeflags.validation.finding import Finding, Severity
@@ -98,12 +99,20 @@ class SarifReporter(Reporter):
         driver: dict[str, Any] = {"name": "safeflags", "version": __version__, "rules": rules}
         if outcome.help_url:
             driver["informationUri"] = outcome.help_url
+        config = outcome.context.head.config
+        # The template library is the driver's extension: it decides what a flag file means.
+        templates = {"name": "safeflags-templates", "version": library_version(config.root, config.templates_dir)}
         run: dict[str, Any] = {
-            "tool": {"driver": driver},
+            "tool": {"driver": driver, "extensions": [templates]},
             "automationDetails": {"id": "safeflags/validate/"},
             "columnKind": "unicodeCodePoints",
             "results": results,
         }
+        if outcome.judged_alone:
+            # A note on the run, not a result: nothing in the repository is wrong.
+            run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [
+                {"level": "note", "message": {"text": outcome.judged_alone}, "descriptor": {"id": "judged-alone"}}]}]
+            run["properties"] = {"judgedAlone": outcome.judged_alone}
         sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
         return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
 

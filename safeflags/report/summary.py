@@ -217,6 +217,8 @@ def markdown_summary(outcome: Outcome, prefix: str = "", *, limit: int = LIMIT, 
         head += [f"Compared with {code(outcome.base_ref, 200, cell=False)} "
                  f"({code((outcome.base_commit or '')[:12], cell=False)}); "
                  "judged by the base revision's validators and settings.", ""]
+    if outcome.judged_alone:
+        head += [text(outcome.judged_alone[:1].upper() + outcome.judged_alone[1:], 500, cell=False) + ".", ""]
     foot = [f"<sub>{text(summary_line(outcome), 2000, cell=False)}</sub>"]
     sections = [_findings(locations, prefix, outcome.findings)]
     changes: list[str] = []

@@ -24,5 +24,7 @@ class TextReporter(Reporter):
         for s in outcome.suppressions:
             state = f"silenced {len(s.silenced)}" if s.silenced else "unused"
             lines.append(f"{s.file}: suppressed {s.code} for {s.flag} ({state}): {s.reason}")
+        if outcome.judged_alone:
+            lines.append(f"safeflags: note: {outcome.judged_alone}")
         lines.append(summary_line(outcome))
         return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ imports was added or deleted (it may shadow, or have shadowed, the import).
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from pathlib import Path
 from safeflags.compile.config import CONFIG_FILE, load_config
 from safeflags.compile.driver import CompileResult, compile_repo
 from safeflags.sdk.kernel.errors import SafeflagsError
-from safeflags.validation.gitrev import Base, Changed, changed_paths, export, flag_files
+from safeflags.validation.gitrev import Base, Changed, changed_paths, export, flag_files, has_file
 
 
 @dataclass
@@ -66,10 +67,15 @@ class Scan:
     flags_dir: str
     changed: dict[str, Changed]  # base commit vs the work tree
     files: list[str]  # the base's flag files
+    # False: the base has no safeflags.yaml (the pull request adopts
+    # safeflags), so there is nothing to compare with or to judge by.
+    config: bool = True
 
 
 def scan(repo: Path, base: Base) -> Scan:
     model = load_config(repo).model
+    if not has_file(base, CONFIG_FILE):
+        return Scan(model.flags_dir, {}, [], config=False)
     return Scan(model.flags_dir, changed_paths(repo, base, [model.flags_dir, model.templates_dir]),
                 flag_files(base, model.flags_dir))
 
@@ -81,10 +87,13 @@ def compile_base(repo: Path, base: Base, head: CompileResult, found: Scan, *, jo
     lives as long as the context. `cache_dir` is the head's compile cache."""
     changed, files = found.changed, found.files
     shared = reusable(head, files, changed) if found.flags_dir == head.config.model.flags_dir else None
-    with tempfile.TemporaryDirectory(prefix="safeflags-base-") as tmp:
+    # Beside the cache, on the repository's file system when it is the
+    # default: the export hard-links the flag files the base has unchanged.
+    where = cache_dir if cache_dir is not None and _writable(cache_dir) else None
+    with tempfile.TemporaryDirectory(prefix="safeflags-base-", dir=where) as tmp:
         if shared is not None:
             todo = [f for f in files if f not in shared]
-            root = export(base, Path(tmp) / "partial", found.flags_dir, todo)
+            root = export(base, Path(tmp) / "partial", found.flags_dir, todo, work_tree=repo)
             part = _compile(root, base, jobs, cache_dir)
             # A base flag importing a flag file that was left out fails to
             # import; any other error is the one the whole base would have.
@@ -94,6 +103,12 @@ def compile_base(repo: Path, base: Base, head: CompileResult, found: Scan, *, jo
         root = export(base, Path(tmp) / "full")
         full = _compile(root, base, jobs, cache_dir)
         yield BaseCompile(base.commit, full, frozenset(), len(files))
+
+
+def _writable(directory: Path) -> bool:
+    # Never created here: the cache creates its directory with the
+    # .gitignore that keeps it out of the repository's status.
+    return directory.is_dir() and os.access(directory, os.W_OK)
 
 
 def _compile(root: Path, base: Base, jobs: int | None, cache_dir: Path | None) -> CompileResult:

@@ -10,6 +10,8 @@ the few it is given (`git cat-file --batch`).
 """
 from __future__ import annotations
 
+import os
+import posixpath
 import subprocess
 import tarfile
 import tempfile
@@ -23,6 +25,11 @@ from safeflags.sdk.kernel.errors import SafeflagsError
 
 class RevisionError(SafeflagsError):
     """The base revision cannot be read (not a git repository, unknown ref)."""
+
+
+class NoCommitYet(RevisionError):
+    """The repository has no commit at all: its first one is being made, so
+    there is no base to compare with."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,29 @@ def resolve(repo: Path, ref: str) -> Base:
     except RevisionError:
         commit = ""
     if not commit:
+        if _no_commits(repo):
+            raise NoCommitYet(f"{ref!r}: the repository has no commit yet")
         raise RevisionError(f"unknown revision {ref!r} (in CI, fetch it first: actions/checkout with fetch-depth: 0)")
     try:
         base = _git(repo, "merge-base", commit, head)
     except RevisionError:
         base = commit  # unrelated histories: compare with the ref itself
     return Base(ref, top, prefix, base)
+
+
+def _no_commits(repo: Path) -> bool:
+    """A git repository without a single commit (not: a ref missing from a shallow clone)."""
+    try:
+        return _git(repo, "rev-list", "-n", "1", "--all") == ""
+    except RevisionError:
+        return False  # not a repository at all: the caller's error says so
+
+
+def has_file(base: Base, rel: str) -> bool:
+    """Whether the base commit holds `rel` (relative to the flag repository)."""
+    proc = subprocess.run(["git", "-C", base.top, "cat-file", "-e", f"{base.commit}:{base.prefix}{rel}"],
+                          capture_output=True, check=False)
+    return proc.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -114,11 +138,16 @@ def flag_files(base: Base, flags_dir: str) -> list[str]:
     return sorted(n.decode()[cut:] for n in names if n.endswith(b".jsonnet"))
 
 
-def export(base: Base, dest: Path, flags_dir: str | None = None, flags: Sequence[str] = ()) -> Path:
+def export(base: Base, dest: Path, flags_dir: str | None = None, flags: Sequence[str] = (),
+           work_tree: Path | None = None) -> Path:
     """Write the base tree into `dest` from git objects; returns the flag
     repository's directory in it. With `flags_dir`, the flag files under it
     are left out except `flags` (repository-relative), read in one
-    `git cat-file --batch`."""
+    `git cat-file --batch`. With `work_tree` (the head's flag repository),
+    a flag file whose work-tree bytes hash to the very blob the base holds
+    is hard-linked from there instead: the same bytes, proven by git's own
+    hash, for one link instead of a file written (a template edit makes
+    every base flag recompile, and 25,000 writes dominated the run)."""
     args = ["git", "-C", base.top, "archive", "--format=tar", base.commit, "--", base.prefix or "."]
     if flags_dir is not None:
         args.append(f":(exclude,glob){base.prefix}{flags_dir}/**/*.jsonnet")
@@ -137,8 +166,52 @@ def export(base: Base, dest: Path, flags_dir: str | None = None, flags: Sequence
     root = dest / base.prefix
     root.mkdir(parents=True, exist_ok=True)
     if flags:
-        _write_blobs(base, root, flags)
+        todo = list(flags)
+        if work_tree is not None and flags_dir is not None:
+            linked = _link_same(base, root, work_tree, flags_dir, todo)
+            todo = [rel for rel in todo if rel not in linked]
+        if todo:
+            _write_blobs(base, root, todo)
     return root
+
+
+def _link_same(base: Base, root: Path, work_tree: Path, flags_dir: str, paths: list[str]) -> set[str]:
+    """Hard-link into `root` the `paths` whose work-tree bytes are the base's
+    blob (`git hash-object --no-filters`: the raw bytes, as the compiler
+    reads them); returns those linked. Any failure leaves a path to the blob
+    writer (a link across file systems, a file gone meanwhile)."""
+    listing = _git_bytes(Path(base.top), "ls-tree", "-r", "-z", base.commit, "--", base.prefix + flags_dir + "/")
+    cut = len(base.prefix)
+    blobs = {}
+    for entry in listing.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        parts = meta.split(b" ")
+        if len(parts) == 3 and parts[0] in (b"100644", b"100755") and parts[1] == b"blob":
+            blobs[name.decode()[cut:]] = parts[2].decode()
+    candidates = [rel for rel in paths if rel in blobs and (work_tree / rel).is_file()
+                  and not (work_tree / rel).is_symlink()]
+    if not candidates:
+        return set()
+    proc = subprocess.run(["git", "hash-object", "--no-filters", "--stdin-paths"], cwd=work_tree,
+                          input="".join(f"{rel}\n" for rel in candidates).encode(), capture_output=True, check=False)
+    ids = proc.stdout.decode().split()
+    if proc.returncode != 0 or len(ids) != len(candidates):
+        return set()
+    linked: set[str] = set()
+    made: set[str] = set()
+    for rel, oid in zip(candidates, ids, strict=True):
+        if oid != blobs[rel]:
+            continue
+        parent = posixpath.dirname(rel)
+        try:
+            if parent not in made:
+                (root / parent).mkdir(parents=True, exist_ok=True)
+                made.add(parent)
+            os.link(work_tree / rel, root / rel)
+        except OSError:
+            continue
+        linked.add(rel)
+    return linked
 
 
 def _write_blobs(base: Base, root: Path, paths: Sequence[str]) -> None:
@@ -149,6 +222,7 @@ def _write_blobs(base: Base, root: Path, paths: Sequence[str]) -> None:
     if proc.returncode != 0:
         raise RevisionError(f"git cat-file {base.commit}: {proc.stderr.decode(errors='replace').strip()}")
     out, pos = proc.stdout, 0
+    made: set[str] = set()  # a namespace holds many flags: one mkdir each, not one per file
     for rel in paths:
         end = out.index(b"\n", pos)
         header = out[pos:end].split(b" ")
@@ -156,9 +230,12 @@ def _write_blobs(base: Base, root: Path, paths: Sequence[str]) -> None:
         if header[-1] == b"missing" or len(header) != 3:
             raise RevisionError(f"{rel} is not in {base.commit}")
         size = int(header[2])
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(out[pos:pos + size])
+        parent = posixpath.dirname(rel)
+        if parent not in made:
+            (root / parent).mkdir(parents=True, exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(root, rel), "wb") as fh:
+            fh.write(out[pos:pos + size])
         pos += size + 1  # the blob and its newline
 
 

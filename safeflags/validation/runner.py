@@ -44,6 +44,9 @@ class Outcome:
     base_commit: str | None = None
     hidden: int = 0  # findings on flags outside the context's scope (pre-existing, not shown)
     help_url: str | None = None  # validation.help_url of the judging settings
+    # Why a run given --base judged the head on its own ("" when it did not):
+    # the base has no safeflags.yaml (the adopting pull request) or no commit.
+    judged_alone: str = ""
 
     @property
     def changes(self) -> list[Change]:

@@ -5,6 +5,11 @@ revision: a pull request cannot weaken the checks that judge it. The head's
 own `validation:` section is still parsed (a broken one is an error) and a
 change to it, or to local validator code, is reported by SF308.
 
+A pull request whose base has no `safeflags.yaml` (the one adopting
+safeflags), or a first commit (no base at all), has nothing to be compared
+with or judged by: the head is judged on its own, by its own settings, and
+the outcome says so.
+
 A head that does not compile fails the run whatever judges it: its compile
 errors are findings of the runner itself, and a located error in the
 settings or an inventory that stops the run is printed with them, never
@@ -34,7 +39,7 @@ from safeflags.validation.approvals import Approvals
 from safeflags.validation.basecompile import compile_base, scan
 from safeflags.validation.changes import affected, pair
 from safeflags.validation.github import GitHub
-from safeflags.validation.gitrev import resolve
+from safeflags.validation.gitrev import Base, NoCommitYet, resolve
 from safeflags.validation.runner import Outcome, run
 from safeflags.validation.settings import parse_settings, resolve_rules
 
@@ -99,7 +104,13 @@ def validate(opts: Options) -> Outcome:
     today = opts.today or date.today()
     code_root = opts.code_root or repo
     github, why = opts.github, unread(opts)
-    rev = resolve(repo, opts.base) if opts.base is not None else None
+    rev: Base | None = None
+    alone = ""
+    if opts.base is not None:
+        try:
+            rev = resolve(repo, opts.base)
+        except NoCommitYet:
+            alone = "the base has no commit yet (the repository's first commit): judged the head on its own"
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The API's and git's answers arrive while the head compiles.
         read = pool.submit(github.read, opts.pull_request) if github is not None and not why else None
@@ -108,10 +119,13 @@ def validate(opts: Options) -> Outcome:
         diff = found.result() if found is not None else None
         pull_request = read.result() if read is not None else opts.pull_request
     approvals = Approvals(pull_request, membership=github.team_member if github is not None else None, unread=why)
-    if rev is None or diff is None:
+    if rev is not None and diff is not None and not diff.config:
+        alone = f"the base has no safeflags.yaml: judged the head on its own ({opts.base} at {rev.commit[:12]})"
+    if rev is None or diff is None or alone:
         ctx = Context(head, None, [], pull_request, code_root, today, approvals=approvals)
         with _with_compile_errors(head):
             outcome = judge(ctx, head)
+        outcome.judged_alone = alone
     else:
         # The base takes the head's results for the flags the pull request
         # left alone and compiles the rest, sharing the head's cache.

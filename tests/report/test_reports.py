@@ -14,6 +14,7 @@ import pytest
 from safeflags.report import REPORTERS
 from safeflags.validation.finding import Finding
 from safeflags.validation.runner import Outcome
+from safeflags.version import TEMPLATES_VERSION, __version__
 from tests.report.conftest import RAMP
 
 DATA = Path(__file__).parent / "data"
@@ -60,8 +61,8 @@ def test_text_quotes_the_line_with_a_caret_under_the_column(review: Outcome, rev
 
 def test_json_schema_v1_with_the_changed_share(review: Outcome, review_root: Path) -> None:
     doc = json.loads(render("json", review, review_root, "sub/"))
-    assert list(doc) == ["version", "tool", "mode", "base", "summary", "findings", "suppressions", "changes",
-                         "validators"]
+    assert list(doc) == ["version", "tool", "mode", "base", "judged_alone", "summary", "findings", "suppressions",
+                         "changes", "validators"]
     assert doc["version"] == 1 and doc["mode"] == "pull_request" and doc["base"]["ref"] == "main"
     assert doc["summary"]["errors"] == 2 and doc["summary"]["failed"] is True and doc["summary"]["suppressed"] == 1
     f = only(review, "SF301", "ns.ramp")
@@ -164,3 +165,12 @@ def test_findings_outside_the_change_are_counted_in_the_summary(review: Outcome,
     assert (summary["hidden"], summary["scope"]) == (3, "change")
     everything = dataclasses.replace(review, context=dataclasses.replace(review.context, scope=None))
     assert json.loads(render("json", everything, review_root))["summary"]["scope"] == "all"
+
+
+def test_json_and_sarif_name_the_compiler_and_the_template_library(review: Outcome, review_root: Path) -> None:
+    vendored = f"{TEMPLATES_VERSION} (vendored in templates/)"  # the pull request's repository keeps a copy
+    doc = json.loads(render("json", review, review_root))
+    assert doc["tool"] == {"name": "safeflags", "version": __version__, "templates": vendored}
+    tool = json.loads(render("sarif", review, review_root))["runs"][0]["tool"]
+    assert tool["driver"]["version"] == __version__
+    assert tool["extensions"] == [{"name": "safeflags-templates", "version": vendored}]

@@ -22,6 +22,7 @@ from safeflags.validation.basecompile import BaseCompile, compile_base, scan
 from safeflags.validation.changes import pair, semantic
 from safeflags.validation.gitrev import exported, resolve
 from safeflags.validation.session import Options, judge, validate
+from tests.helpers.repo import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "local sf = import 'safeflags.libsonnet';\n"
@@ -53,7 +54,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("origin")
-    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copytree(TEMPLATES, root / "templates")
     shutil.copytree(ROOT / "validators", root / "validators", ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
     for name in ("safeflags.yaml", "deployments.yaml"):
         shutil.copy(ROOT / name, root / name)
@@ -209,3 +210,30 @@ def test_pull_request_mode_reports_what_the_change_introduces(repo: Path) -> Non
     assert ("SF401", "billing.alpha") not in shown
     every = _codes_by_flag(repo, all_findings=True)
     assert ("SF401", "billing.alpha") in every and shown < every
+
+
+def test_the_export_links_only_files_whose_bytes_are_the_base_blob(tmp_path: Path) -> None:
+    """A base flag file is hard-linked from the work tree only when git
+    hashes the work-tree bytes to the base's own blob; an edited file (here
+    uncommitted, and one that differs only in a trailing byte) is written
+    from the blob, so the base never sees the head's bytes."""
+    from safeflags.validation.gitrev import export
+
+    repo = tmp_path / "repo"
+    files = {"flags/a/same.jsonnet": "{ x: 1 }\n", "flags/a/edited.jsonnet": "{ x: 2 }\n",
+             "flags/a/byte.jsonnet": "{ x: 3 }\n"}
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    (repo / "safeflags.yaml").write_text("version: 1\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
+    (repo / "flags/a/edited.jsonnet").write_text("{ x: 20 }\n")
+    (repo / "flags/a/byte.jsonnet").write_text("{ x: 3 }\n\n")
+    root = export(resolve(repo, "main"), tmp_path / "out", "flags", sorted(files), work_tree=repo)
+    for rel, text in files.items():
+        assert (root / rel).read_text() == text, rel
+    linked = {rel for rel in files if (root / rel).stat().st_ino == (repo / rel).stat().st_ino}
+    assert linked == {"flags/a/same.jsonnet"}
