@@ -20,6 +20,17 @@ EXIT_USAGE = 2  # usage or internal error
 P = ParamSpec("P")
 
 
+def _suggestion(exc: SafeflagsError) -> str:
+    """A did-you-mean for errors that name what exists (a store's channels)."""
+    from safeflags.compile.suggest import did_you_mean
+    from safeflags.store.errors import ChannelNotFound
+
+    if isinstance(exc, ChannelNotFound):
+        close = did_you_mean(exc.channel, exc.channels)
+        return f"; did you mean {close!r}?" if close else ""
+    return ""
+
+
 def exits(fn: Callable[P, int]) -> Callable[P, None]:
     """Run a command body that returns an exit code; map errors to exit codes.
 
@@ -42,7 +53,7 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
                 click.echo(f"safeflags: {n} error{'s' if n != 1 else ''}", err=True)
             code = EXIT_FINDINGS
         except SafeflagsError as exc:
-            click.echo(f"safeflags: error: {exc}", err=True)
+            click.echo(f"safeflags: error: {exc}{_suggestion(exc)}", err=True)
             code = EXIT_USAGE
         except click.exceptions.Exit:
             raise

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from safeflags.source.errors import read_line
+from safeflags.source.sandbox import library_version
 from safeflags.validation.api import Validator
 from safeflags.validation.finding import Finding, Severity
 from safeflags.validation.runner import Outcome
+from safeflags.version import __version__
 
 
 class Locations:
@@ -100,4 +102,10 @@ def summary_line(outcome: Outcome) -> str:
         scope += f", {len(outcome.changes)} changed against {outcome.base_ref}"
     if outcome.hidden:
         scope += f"; {outcome.hidden} more on flags the change does not touch (--all-findings shows them)"
-    return f"safeflags: {', '.join(parts)} in {scope} ({outcome.seconds:.1f} s)"
+    return f"safeflags: {', '.join(parts)} in {scope} ({outcome.seconds:.1f} s; {versions(outcome)})"
+
+
+def versions(outcome: Outcome) -> str:
+    """The compiler's and the template library's versions, as every report names them."""
+    config = outcome.context.head.config
+    return f"safeflags {__version__}, templates {library_version(config.root, config.templates_dir)}"

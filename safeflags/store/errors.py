@@ -21,14 +21,15 @@ class AccessDenied(StoreError):
 
 
 class ChannelNotFound(StoreError):
+    """The message lists the channels that exist; the command line adds a
+    did-you-mean from the project's one implementation (the store, which
+    services install, depends on no fuzzy matcher)."""
+
     def __init__(self, channel: str, url: str, channels: list[str]):
         self.channel = channel
-        import difflib
-
+        self.channels = list(channels)
         known = ", ".join(channels) if channels else "none yet"
-        close = difflib.get_close_matches(channel, channels, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        super().__init__(f"channel {channel!r} does not exist in {url} (channels: {known}){hint}")
+        super().__init__(f"channel {channel!r} does not exist in {url} (channels: {known})")
 
 
 class VersionNotFound(StoreError):

@@ -160,7 +160,7 @@ def test_findings_outside_the_change_are_counted_in_the_summary(review: Outcome,
     scoped = dataclasses.replace(review, hidden=3)
     text = render("text", scoped, review_root)
     assert re.search(r"3 changed against main; 3 more on flags the change does not touch \(--all-findings shows "
-                     r"them\) \(\d+\.\d s\)$", text.splitlines()[-1])
+                     r"them\) \(\d+\.\d s; safeflags \S+, templates .+\)$", text.splitlines()[-1])
     summary = json.loads(render("json", scoped, review_root))["summary"]
     assert (summary["hidden"], summary["scope"]) == (3, "change")
     everything = dataclasses.replace(review, context=dataclasses.replace(review.context, scope=None))
