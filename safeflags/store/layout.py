@@ -144,6 +144,8 @@ class Record:
     signature: str = ""
     # Published with --force over a pin: applying it unpins the channel.
     forced: bool = False
+    # Who published it, for the audit trail (claims.actor(): the CI actor, else the login).
+    publisher: str = ""
     # Signed for applying this version as the channel's latest, unpinned, so
     # whichever writer applies the claim (see store.py) needs no key.
     state: SignedState | None = None
@@ -168,9 +170,14 @@ class Event:
     from_version: int  # served before
     at: str
     by: str = ""
+    # Why, when the writer says (the health gate names its failing check); left out of the JSON when empty.
+    reason: str = ""
 
     def to_json(self) -> bytes:
-        return _dump(asdict(self))
+        obj = asdict(self)
+        if not obj["reason"]:
+            del obj["reason"]
+        return _dump(obj)
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Event:

@@ -197,7 +197,7 @@ class BundleStore:
             rec = Record(version=version, digest=digest, source_revision=source_revision,
                          published=utc_now(), size=len(data),
                          signature=signer(channel, version, digest) if signer is not None else "",
-                         forced=bool(ptr is not None and ptr.pinned))
+                         forced=bool(ptr is not None and ptr.pinned), publisher=actor())
             if signer is not None:
                 rec = replace(rec, state=signer.sign_state(
                     Pointer.serving(channel, rec, latest=version, pinned=False), ptr))
@@ -230,16 +230,22 @@ class BundleStore:
             return _signed(Pointer.serving(channel, rec, latest=ptr.latest, pinned=False), ptr, signer)
         return self._update(channel, change, "unpin")
 
-    def rollback(self, channel: str, *, signer: StateSigner | None = None) -> Pointer:
-        """Pin the version before the one served now (skipping abandoned ones)."""
+    def rollback(self, channel: str, *, signer: StateSigner | None = None, reason: str = "",
+                 serving: int | None = None) -> Pointer:
+        """Pin the version before the one served now (skipping abandoned ones); `reason` goes to the
+        audit entry. With `serving`, only while the channel still serves that version (checked in
+        the same compare-and-swap, so a version published meanwhile is never the one rolled back)."""
         def change(ptr: Pointer) -> Pointer:
+            if serving is not None and ptr.version != serving:
+                raise StoreError(f"channel {channel!r} serves version {ptr.version} now, not {serving}: "
+                                 "not rolled back")
             abandoned = self.claims.abandoned(channel, ptr)
             previous = next((v for v in range(ptr.version - 1, 0, -1) if v not in abandoned), 0)
             if previous < 1:
                 raise StoreError(f"channel {channel!r} is at version {ptr.version}: nothing to roll back to")
             rec = self._existing(channel, previous, ptr.latest)
             return _signed(Pointer.serving(channel, rec, latest=ptr.latest, pinned=True), ptr, signer)
-        return self._update(channel, change, "rollback")
+        return self._update(channel, change, "rollback", reason)
 
     def refresh_signature(self, channel: str, signer: StateSigner) -> Pointer:
         """Sign the channel's current state again with a new time and expiry;
@@ -315,7 +321,7 @@ class BundleStore:
         if self._cas(channel, self.claims.abandoning(channel, ptr, replace(ptr, updated=utc_now()), claim), etag):
             self.claims.mark(channel, claim.version)
 
-    def _update(self, channel: str, change: Callable[[Pointer], Pointer], action: str) -> Pointer:
+    def _update(self, channel: str, change: Callable[[Pointer], Pointer], action: str, reason: str = "") -> Pointer:
         """Swap the pointer for `change(pointer)`; a stale claim it finds is abandoned in the same swap."""
         check_channel(channel)
         intents: list[str] = []
@@ -343,7 +349,7 @@ class BundleStore:
                     if stale is not None:
                         self.claims.mark(channel, stale.version)
                     self._log_event(channel, Event(action=action, version=new.version, from_version=ptr.version,
-                                                   at=utc_now(), by=actor()))
+                                                   at=utc_now(), by=actor(), reason=reason))
                     return new
                 _backoff(attempt)
         finally:
