@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "channels": "safeflags.cli.channels_cmd",
     "gc": "safeflags.cli.gc_cmd",
     "history": "safeflags.cli.history_cmd",
+    "flips": "safeflags.cli.flips_cmd",
     "pin": "safeflags.cli.pin_cmd",
     "publish": "safeflags.cli.publish_cmd",
     "refresh-signature": "safeflags.cli.refresh_signature_cmd",
@@ -31,6 +32,10 @@ COMMANDS: dict[str, str] = {
     "init": "safeflags.cli.init_cmd",
     "new": "safeflags.cli.new_cmd",
     "validate": "safeflags.cli.validate_cmd",
+    "watch": "safeflags.cli.watch_cmd",
+    "ramp": "safeflags.cli.ramp_cmd",
+    "kill": "safeflags.cli.kill_cmd",
+    "enable": "safeflags.cli.enable_cmd",
 }
 
 
