@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
+from safeflags.ops.propose import open_pull
 from safeflags.validation.approvals import PullRequest
 from safeflags.validation.github import GitHub
 from tests.helpers.github_api import Exchange, GitHubApi
@@ -139,6 +140,11 @@ class Description:
         where = f"{ex.method} {ex.path} ({op['operationId']}) HTTP {ex.status}"
         declared = self.query_parameters(op)
         assert set(ex.query) <= declared, f"{where}: query parameters {set(ex.query) - declared} are not declared"
+        if ex.request is not None:
+            sent = self.resolve(op["requestBody"])["content"]["application/json"]["schema"]
+            wrong = sorted(Draft4Validator({**to_json_schema(sent), "components": self.components},
+                                           format_checker=FORMATS).iter_errors(ex.request), key=str)
+            assert not wrong, f"{where}: the request body: " + "; ".join(e.message[:300] for e in wrong[:5])
         response = self.response(op, ex.status)
         assert set(ex.headers) <= set(response.get("headers", {})), f"{where}: undeclared headers {ex.headers}"
         content = response.get("content", {}).get("application/json")
@@ -185,13 +191,16 @@ def test_every_request_and_answer_follows_the_description(api: GitHubApi, spec: 
     assert [client.team_member("acme/flag-reviewers", who) for who in ("lead", "bo", "newbie")] == [True, False, False]
     assert client.team_member("acme/secret-team", "lead") is None
     assert pr.head_sha == "2" * 40 and len(pr.reviews) == 4 and pr.label_events is not None
+    opened = open_pull(api.url, api.token, api.repository, title="ramp x: stage 1 → 2", head="safeflags/ramp-x-2",
+                       base="main", body="newly exposes ~5%")
+    assert opened.endswith(f"/pull/{max(api.pulls)}")
     # What the client does not do, answered too: no token, a pull request that is not there.
     for path, token in (("/repos/acme/flags/pulls/7", None), ("/repos/acme/flags/pulls/99", api.token)):
         req = urllib.request.Request(api.url + path, headers={"Authorization": f"Bearer {token}"} if token else {})
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(req, timeout=10)
     statuses = {ex.status for ex in api.log}
-    assert statuses == {200, 401, 403, 404}
+    assert statuses == {200, 201, 401, 403, 404}
     assert any("Link" in ex.headers for ex in api.log), "pagination was not exercised"
     for ex in api.log:
         spec.check(ex)
@@ -214,6 +223,11 @@ def test_the_check_is_not_vacuous(api: GitHubApi, spec: Description) -> None:
     for bad in broken:
         with pytest.raises(AssertionError):
             spec.check(Exchange(good.method, good.path, {}, status, headers, bad))
+    pulls, sent = "/repos/acme/flags/pulls", {"title": "t", "head": "h", "base": "main"}
+    status, headers, body = api.answer("POST", pulls, {}, f"Bearer {api.token}", sent)
+    spec.check(Exchange("POST", pulls, {}, status, headers, body, sent))
+    with pytest.raises(AssertionError, match="request body"):
+        spec.check(Exchange("POST", pulls, {}, status, headers, body, {"title": 1, "base": "main"}))
     with pytest.raises(AssertionError, match="no operation"):
         spec.check(Exchange("GET", "/repos/acme/flags/pulls/7/approvals", {}, 200, {}, []))
     with pytest.raises(AssertionError, match="not declared"):

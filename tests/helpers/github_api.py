@@ -1,5 +1,7 @@
 """A stand-in for the GitHub REST API on 127.0.0.1: the four reads
-`safeflags validate` makes, served from in-memory state.
+`safeflags validate` makes, and the pull request `--pr` opens
+(`POST /repos/{owner}/{repo}/pulls`, kept in `pulls` with its title, head,
+base and body), served from in-memory state.
 
     with GitHubApi() as api:
         api.add_pull(7, author="dev", head_sha="abc")
@@ -42,6 +44,7 @@ class Exchange:
     status: int
     headers: dict[str, str]
     body: Any
+    request: Any = None  # the JSON the client sent, on a POST
 
 
 @dataclass
@@ -54,6 +57,10 @@ class _Pull:
     reviews: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
+    title: str = ""
+    body: str | None = None
+    head_ref: str = ""
+    base_ref: str = "main"
 
 
 @dataclass
@@ -165,11 +172,15 @@ class GitHubApi:
 
     # --- answers -------------------------------------------------------------
     def answer(self, method: str, path: str, query: dict[str, list[str]],
-               auth: str | None) -> tuple[int, dict[str, str], Any]:
+               auth: str | None, request: Any = None) -> tuple[int, dict[str, str], Any]:
         if auth not in (f"Bearer {self.token}", f"token {self.token}"):
             return _error(401, "Requires authentication" if auth is None else "Bad credentials")
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
         with self._lock:
+            if method == "POST" and len(parts) == 4 and parts[0] == "repos" and parts[3] == "pulls":
+                if f"{parts[1]}/{parts[2]}".lower() != self.repository.lower():
+                    return _error(404, "Not Found")
+                return self._create_pull(request)
             if method == "GET" and len(parts) >= 5 and parts[0] == "repos" and parts[3] in ("pulls", "issues"):
                 if f"{parts[1]}/{parts[2]}".lower() != self.repository.lower() or not parts[4].isdigit():
                     return _error(404, "Not Found")
@@ -186,6 +197,21 @@ class GitHubApi:
                     and parts[4] == "memberships":
                 return self._membership(f"{parts[1]}/{parts[3]}", parts[5])
         return _error(404, "Not Found")
+
+    def _create_pull(self, request: Any) -> tuple[int, dict[str, str], Any]:
+        """As GitHub: head and base are required, one open pull request per head."""
+        if not isinstance(request, dict) or not all(isinstance(request.get(k), str) and request[k]
+                                                    for k in ("head", "base", "title")):
+            return _error(422, "Validation Failed")
+        if any(p.head_ref == request["head"] for p in self.pulls.values()):
+            return _error(422, f"A pull request already exists for {self.owner}:{request['head']}.")
+        number = max(self.pulls, default=0) + 1
+        body = request.get("body")
+        pr = _Pull(number, self.owner, "c" * 40, "b" * 40, title=request["title"],
+                   body=body if isinstance(body, str) else None, head_ref=request["head"], base_ref=request["base"])
+        self.pulls[number] = pr
+        answer = self._pull(pr)
+        return 201, {"Location": answer["url"]}, answer
 
     def _page(self, path: str, query: dict[str, list[str]], items: list[Any]) -> tuple[int, dict[str, str], Any]:
         try:
@@ -235,20 +261,21 @@ class GitHubApi:
                  "review_comment": f"{api}/pulls/comments{{/number}}", "commits": f"{api}/pulls/{pr.number}/commits",
                  "statuses": f"{api}/statuses/{pr.head_sha}"}
         repo = repository(self.owner, self.repo, self.url)
+        head = pr.head_ref or f"{pr.author}-change"
         return {
             "url": links["self"], "id": 10_000 + pr.number, "node_id": f"PR_{pr.number}", "html_url": html,
             "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": links["issue"],
             "commits_url": links["commits"], "review_comments_url": links["review_comments"],
             "review_comment_url": links["review_comment"], "comments_url": links["comments"],
             "statuses_url": links["statuses"], "number": pr.number, "state": "open", "locked": False,
-            "title": f"Pull request {pr.number}", "user": user(pr.author), "body": None,
+            "title": pr.title or f"Pull request {pr.number}", "user": user(pr.author), "body": pr.body,
             "labels": [label(n, i) for i, n in enumerate(pr.labels, 1)],
             "milestone": None, "active_lock_reason": None, "created_at": CREATED, "updated_at": CREATED,
             "closed_at": None, "merged_at": None, "merge_commit_sha": None, "assignee": None, "assignees": [],
             "requested_reviewers": [user(x) for x in pr.requested], "requested_teams": [],
-            "head": {"label": f"{self.owner}:{pr.author}-change", "ref": f"{pr.author}-change", "repo": repo,
+            "head": {"label": f"{self.owner}:{head}", "ref": head, "repo": repo,
                      "sha": pr.head_sha, "user": user(self.owner)},
-            "base": {"label": f"{self.owner}:main", "ref": "main", "repo": repo, "sha": pr.base_sha,
+            "base": {"label": f"{self.owner}:{pr.base_ref}", "ref": pr.base_ref, "repo": repo, "sha": pr.base_sha,
                      "user": user(self.owner)},
             "_links": {k: {"href": v} for k, v in links.items()},
             "author_association": "MEMBER", "auto_merge": None, "draft": False, "merged": False,
@@ -321,6 +348,9 @@ def _handler(api: GitHubApi) -> type[BaseHTTPRequestHandler]:
             status, headers, body = api.answer("GET", url.path, query, self.headers.get("Authorization"))
             with api._lock:
                 api.log.append(Exchange("GET", url.path, query, status, headers, body))
+            self._send(status, headers, body)
+
+        def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -329,6 +359,18 @@ def _handler(api: GitHubApi) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                request = json.loads(raw) if raw else None
+            except ValueError:
+                request = None
+            status, headers, body = api.answer("POST", url.path, {}, self.headers.get("Authorization"), request)
+            with api._lock:
+                api.log.append(Exchange("POST", url.path, {}, status, headers, body, request))
+            self._send(status, headers, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
