@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "ramp": "safeflags.cli.ramp_cmd",
     "kill": "safeflags.cli.kill_cmd",
     "enable": "safeflags.cli.enable_cmd",
+    "schedule": "safeflags.cli.schedule_cmd",
 }
 
 
