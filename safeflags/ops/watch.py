@@ -127,7 +127,7 @@ class Run:
 
 
 @dataclass
-class Outcome:
+class BakeOutcome:
     watched: Pointer
     runs: list[Run] = field(default_factory=list)
     rolled_back: Pointer | None = None  # what the channel serves after the rollback
@@ -148,10 +148,10 @@ def describe(check_text: str, failing: list[Run]) -> str:
 def watch(st: BundleStore, channel: str, check: Check, plan: Plan, *, check_text: str,
           signer: StateSigner | None = None, clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep, on_run: Callable[[Run], None] | None = None,
-          watched: Pointer | None = None) -> Outcome:
+          watched: Pointer | None = None) -> BakeOutcome:
     """Bake the version `channel` serves now (or `watched`, read before); roll it back after
     `plan.failures` consecutive failing checks. Store errors propagate with nothing changed."""
-    outcome = Outcome(watched if watched is not None else st.pointer(channel))
+    outcome = BakeOutcome(watched if watched is not None else st.pointer(channel))
     start = clock()
     deadline = start + plan.bake
     due = start + plan.interval
@@ -183,5 +183,19 @@ def signing_needed(ptr: Pointer, signer: StateSigner | None) -> str:
     return ""
 
 
-__all__ = ["DEFAULT_FAILURES", "DEFAULT_TIMEOUT", "Check", "CheckResult", "Outcome", "Plan", "Run",
-           "command_check", "describe", "parse_check", "signing_needed", "tail", "url_check", "watch"]
+__all__ = [
+    "DEFAULT_FAILURES",
+    "DEFAULT_TIMEOUT",
+    "BakeOutcome",
+    "Check",
+    "CheckResult",
+    "Plan",
+    "Run",
+    "command_check",
+    "describe",
+    "parse_check",
+    "signing_needed",
+    "tail",
+    "url_check",
+    "watch",
+]
