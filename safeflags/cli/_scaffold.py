@@ -1,5 +1,5 @@
 """What `safeflags init` writes: a commented safeflags.yaml, an example flag,
-the workflow and the pre-commit config. Plain text with the few values a
+the workflows (validate, scheduled flips) and the pre-commit config. Plain text with the few values a
 repository decides filled in, so each file reads as a person would write it."""
 from __future__ import annotations
 
@@ -173,6 +173,81 @@ def workflow(uses: str, prefix: str) -> str:
     inputs.append('upload-sarif: "true"')
     lines = "".join(f"          {line}\n" for line in inputs)
     return _WORKFLOW.replace("<<CHECKOUT>>", CHECKOUT).replace("<<ACTION>>", uses).replace("<<WITH>>", lines)
+
+
+# actions/setup-python v6.2.0, by commit (as CHECKOUT).
+SETUP_PYTHON = "actions/setup-python@a309ff8b426b58ec0e2a45f0f869d46889d02405 # v6.2.0"
+
+_SCHEDULE_WORKFLOW = """\
+# Ramps flags on schedule (written by `safeflags init`): every hour,
+# `safeflags schedule --pr` reads the channel history and opens one pull
+# request per ramp step that is due (its `not_before` has passed and the
+# previous stage has baked). It never opens a second pull request for a step
+# that has one, and applies no label: reviewers approve as for any other
+# change.
+#
+# Set the repository variable SAFEFLAGS_STORE (e.g. s3://flags-bucket/prod)
+# and give the job read access to the store.
+# Pull requests opened with the job's GITHUB_TOKEN do not trigger other
+# workflows, validate-flags included: to have them validated, give the step a
+# GitHub App installation token (or a fine-grained token) instead.
+name: schedule-flips
+
+on:
+  schedule:
+    - cron: "17 * * * *"
+  workflow_dispatch:
+
+permissions: {}
+
+concurrency:
+  group: schedule-flips
+  cancel-in-progress: false
+
+jobs:
+  schedule:
+    runs-on: ubuntu-latest
+    timeout-minutes: 15
+    permissions:
+      contents: write  # push one branch per due step
+      pull-requests: write  # open its pull request
+    env:
+      SAFEFLAGS_STORE: ${{ vars.SAFEFLAGS_STORE }}
+      SAFEFLAGS_CHANNEL: prod
+    steps:
+      - uses: <<CHECKOUT>>
+        with:
+          persist-credentials: false
+      - uses: <<SETUP_PYTHON>>
+        with:
+          python-version: "3.12"
+      - name: Install safeflags
+        # The commit the validate workflow's Action is pinned to.
+        run: python -m pip install --disable-pip-version-check "<<REQUIREMENT>>"
+      - name: safeflags schedule --pr
+        env:
+          GITHUB_TOKEN: ${{ github.token }}
+        # The token reaches git for this step only (the checkout keeps none).
+        # Exit 1: a due step did not validate (it needs an approval), so no pull
+        # request was opened for it: the failed run asks someone to ramp it by hand.
+        run: |
+          git config user.name "github-actions[bot]"
+          git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+          git remote set-url --push origin "https://x-access-token:${GITHUB_TOKEN}@github.com/${GITHUB_REPOSITORY}.git"
+          safeflags schedule --pr<<REPO>>
+"""
+
+
+def schedule_workflow(repo: str, path: str, sha: str, prefix: str) -> str:
+    """The cron workflow running `safeflags schedule --pr` with the safeflags of the Action's
+    repository `repo` (OWNER/REPO, its package in `path`, "" or "/sub/dir") at commit `sha`, on the
+    flag repository at `prefix` in the checkout ("" at the top)."""
+    requirement = f"safeflags[cli] @ git+https://github.com/{repo}@{sha}"
+    if path:
+        requirement += f"#subdirectory={path.strip('/')}"
+    flag_repo = f" --repo {json.dumps(prefix.rstrip('/'))}" if prefix else ""
+    return (_SCHEDULE_WORKFLOW.replace("<<CHECKOUT>>", CHECKOUT).replace("<<SETUP_PYTHON>>", SETUP_PYTHON)
+            .replace("<<REQUIREMENT>>", requirement).replace("<<REPO>>", flag_repo))
 
 
 _PRECOMMIT = """\

@@ -6,10 +6,11 @@ judged by the Action and its commits by the pre-commit hooks. A file that
 exists is never replaced without `--force`, and then nothing at all is
 written (a half-initialised repository is worse than none).
 
-The workflow and the pre-commit config belong at the top of the git
+The workflows and the pre-commit config belong at the top of the git
 checkout (GitHub and pre-commit read them only there); everything else goes
-into DIR, which may be a monorepo's subfolder: the Action and the hooks are
-then told where it is. Both pin the Action's repository to a commit: the
+into DIR, which may be a monorepo's subfolder: the Action, the scheduled
+flips and the hooks are then told where it is. All pin the Action's
+repository to a commit (the scheduled flips install safeflags from it): the
 one this safeflags was installed from (pip records it for a git install),
 or `--action`.
 """
@@ -34,12 +35,14 @@ from safeflags.cli._scaffold import (
     EXAMPLE_PATH,
     IGNORED,
     precommit_config,
+    schedule_workflow,
     workflow,
 )
 from safeflags.compile.config import CONFIG_FILE
 from safeflags.version import __version__
 
 WORKFLOW = ".github/workflows/validate-flags.yml"
+SCHEDULE_WORKFLOW = ".github/workflows/schedule-flips.yml"
 PRECOMMIT = ".pre-commit-config.yaml"
 
 # OWNER/REPO[/PATH]@<commit>[ # TAG]: a tag or a branch can move under the pin.
@@ -148,6 +151,7 @@ def run(directory: Path, force: bool, action_text: str | None, skip_existing: bo
     }
     if action is not None:
         files[top / WORKFLOW] = workflow(action.uses, prefix)
+        files[top / SCHEDULE_WORKFLOW] = schedule_workflow(action.repo, action.path, action.sha, prefix)
         files[top / PRECOMMIT] = precommit_config(action.repo, action.sha, action.tag, prefix)
     existing = sorted(p for p in files if p.exists() or p.is_symlink())
     if existing and skip_existing:
@@ -179,6 +183,7 @@ def _report(directory: Path, top: Path, action: Action | None, files: dict[Path,
         directory / CONFIG_FILE: "the dimension catalog, owners and validation settings",
         directory / EXAMPLE_PATH: f"the flag {EXAMPLE_KEY}",
         top / WORKFLOW: f"pull requests validated by {action.uses if action else ''}",
+        top / SCHEDULE_WORKFLOW: "due ramp steps proposed hourly by the same release's `safeflags schedule --pr`",
         top / PRECOMMIT: "commits validated by the same release's hooks",
     }
     for path in files:
@@ -186,9 +191,9 @@ def _report(directory: Path, top: Path, action: Action | None, files: dict[Path,
     if ignored:
         click.echo(f"added {', '.join(ignored)} to {_shown(ignore)} (the compiled bundle, the compile cache)")
     if action is None:
-        click.echo(f"not written: {WORKFLOW} and {PRECOMMIT}: no commit of the Action to pin (this safeflags "
-                   "was not installed from GitHub with git); `safeflags init --skip-existing --action "
-                   "OWNER/safeflags@COMMIT` writes them")
+        click.echo(f"not written: {WORKFLOW}, {SCHEDULE_WORKFLOW} and {PRECOMMIT}: no commit of the Action to "
+                   "pin (this safeflags was not installed from GitHub with git); `safeflags init --skip-existing "
+                   "--action OWNER/safeflags@COMMIT` writes them")
     repo = f" --repo {_shown(directory)}" if _shown(directory) != "." else ""
     click.echo("next:")
     click.echo(f"  1. edit {_shown(directory / CONFIG_FILE)}: your dimensions, your teams (owners), who approves "
@@ -206,17 +211,19 @@ def _report(directory: Path, top: Path, action: Action | None, files: dict[Path,
 @click.option("--skip-existing", is_flag=True, help="Keep the files that exist and write the others.")
 @click.option("--action", "action", envvar="SAFEFLAGS_ACTION", show_envvar=True, default=None,
               metavar="OWNER/REPO@COMMIT",
-              help="The safeflags Action the workflow and the pre-commit hooks pin, by full commit "
+              help="The safeflags Action the workflows and the pre-commit hooks pin, by full commit "
                    "[default: the GitHub repository and commit this safeflags was installed from, as pip "
-                   "recorded it; without one neither file is written].")
+                   "recorded it; without one none of them is written].")
 @exits
 def command(directory: Path, force: bool, skip_existing: bool, action: str | None) -> int:
     """Make DIRECTORY (default: here) a flag repository.
 
     Writes a commented safeflags.yaml (a dimension catalog with static and
     runtime dimensions, an owner, validation settings), one example flag,
-    .github/workflows/validate-flags.yml (the Action pinned to a commit)
-    and .pre-commit-config.yaml at the top of the git checkout, and adds
+    .github/workflows/validate-flags.yml (the Action pinned to a commit),
+    .github/workflows/schedule-flips.yml (`safeflags schedule --pr` on a
+    cron, the same commit) and .pre-commit-config.yaml at the top of the
+    git checkout, and adds
     build/ and .safeflags-cache/ to .gitignore. `safeflags validate`
     passes right after it. Refuses to overwrite any file without --force
     (exit 2, nothing written); --skip-existing keeps them and writes the

@@ -68,7 +68,8 @@ def run(repo: Path, store_url: str | None, channel: str | None, now_text: str | 
               help="The channel, e.g. prod (with --store). [env: SAFEFLAGS_CHANNEL]")
 @click.option("--now", "now_text", default=None, metavar="RFC3339", help="Judge at this time instead of now.")
 @click.option("--bake", "bake_text", default="24h", show_default=True, metavar="DURATION",
-              help="Minimum time after a stage reached the services before the next may start (every step).")
+              help="Minimum time after a stage reached the services before the next may start, for a stage "
+                   "without a `bake` of its own.")
 @json_option
 @click.option("--pr", "pr", is_flag=True,
               help="Open one pull request per due step, as `ramp KEY --next --pr` does (GITHUB_TOKEN; "

@@ -3,9 +3,10 @@
 A step from stage N to N+1 is due when both clocks have run out:
   - the next stage's earliest start, `not_before` (the templates' `schedule=`
     sets it per stage, aligned with the stages), when it has one;
-  - the bake: a minimum time after stage N reached the services. The spec has
-    no per-stage bake field, so one bake applies to every step (`bake`). The
-    first step (0 -> 1) has no previous stage and no bake.
+  - the bake: a minimum time after stage N reached the services: the next
+    stage's own `bake` (the templates' `bake=`) when it has one, else the one
+    given for every step (`bake`, `--bake`). The first step (0 -> 1) has no
+    previous stage and no bake.
 
 Stage N reached the services when a published version of the channel first
 served it: its compiled rules carry the label "rollout stage N/M". Only the
@@ -50,7 +51,7 @@ DUE, WAITING, BLOCKED, DONE = "due", "waiting", "blocked", "done"
 
 
 class ScheduleError(SafeflagsError):
-    """A schedule query that cannot be answered as asked (bad --now, bad --bake)."""
+    """A schedule query that cannot be answered as asked (bad --now, bad --bake, a stage's bad bake)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,12 @@ def _judge(key: str, spec: spec_pb2.FlagSpec, now: datetime, bake: timedelta, ha
         if reached is None:
             return replace(base, reason=f"stage {cur} has not reached the services "
                                       f"(the newest published version does not serve it)")
-        waits.append(reached + bake)
+        # The compiler checked the stage's bake, but a spec may come from elsewhere: name the flag.
+        try:
+            own = parse_duration(nxt.bake) if nxt.bake else bake
+        except ScheduleError as err:
+            raise ScheduleError(f"{key}: stage {cur + 1}: {err}") from None
+        waits.append(reached + own)
     until = max(waits, default=None)
     if until is not None and until > now:
         return replace(base, status=WAITING, until=rfc3339(until), reason="")

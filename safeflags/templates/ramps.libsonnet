@@ -10,6 +10,10 @@
 //   serveVariant  or: the name of the variant served inside the rollout
 //   schedule      planned start of each stage, a list aligned with the stages
 //                 (ISO timestamps, null for an unplanned stage) -> `not_before`
+//   bake          minimum time after the previous stage reached the services
+//                 before a stage may start ('30m', '24h', '7d'): one duration
+//                 for every stage, or a list aligned with the stages (null to
+//                 skip one) -> `bake`; `safeflags schedule --bake` otherwise
 //
 // Every flag of a repository runs this code, so it is written for the engine
 // as much as for the reader (benchmarks/templates.py measures it): constant
@@ -22,7 +26,7 @@
 // An assert's message is evaluated only when the assert fails.
 local c = import 'conditions.libsonnet';
 
-local mkStage(percent, name=null, scope=null, notBefore=null) =
+local mkStage(percent, name=null, scope=null, notBefore=null, bake=null) =
   assert std.type(percent) == 'number' :
          'sf.ramps.stage: percent must be a number, got %s' % std.manifestJsonMinified(percent);
   {
@@ -31,6 +35,7 @@ local mkStage(percent, name=null, scope=null, notBefore=null) =
     percent: percent,
     [if scope != null then 'scope']: scope,
     [if notBefore != null then 'not_before']: notBefore,
+    [if bake != null then 'bake']: bake,
   };
 
 local isStage(s) =
@@ -40,7 +45,7 @@ local isStage(s) =
 local standardStages = [mkStage(p) for p in [1, 5, 25, 50, 100]];
 local cautiousStages = [mkStage(p) for p in [0.1, 1, 5, 10, 25, 50, 100]];
 
-local build(fn, template, stages, unit, current, salt, serve, serveVariant, schedule) =
+local build(fn, template, stages, unit, current, salt, serve, serveVariant, schedule, bake) =
   local n = std.length(stages);
   assert std.type(unit) == 'string' :
          '%s: unit is the dimension to bucket on, e.g. unit=\'workspace_id\'' % fn;
@@ -50,16 +55,24 @@ local build(fn, template, stages, unit, current, salt, serve, serveVariant, sche
   assert schedule == null || (std.type(schedule) == 'array' && std.length(schedule) <= n) :
          '%s: schedule is a list of at most %d planned start times, one per stage (null to skip one)'
          % [fn, n];
+  assert bake == null || std.type(bake) == 'string' || (std.type(bake) == 'array' && std.length(bake) <= n) :
+         '%s: bake is one duration for every stage, or a list of at most %d, one per stage (null to skip one)'
+         % [fn, n];
   assert serve == null || serveVariant == null :
          '%s: give serve (a value) or serveVariant (a variant name), not both' % fn;
   {
     template: template,
     stages:
-      if schedule == null then stages
+      if schedule == null && bake == null then stages
       else
-        local m = std.length(schedule);
+        local m = if schedule == null then 0 else std.length(schedule);
+        local all = std.type(bake) == 'string';
+        local b = if bake == null || all then 0 else std.length(bake);
         [
-          if i < m && schedule[i] != null then stages[i] { not_before: schedule[i] } else stages[i]
+          local nb = if i < m then schedule[i] else null;
+          local bk = if all then bake else if i < b then bake[i] else null;
+          if nb == null && bk == null then stages[i]
+          else stages[i] { [if nb != null then 'not_before']: nb, [if bk != null then 'bake']: bk }
           for i in std.range(0, n - 1)
         ],
     stage: current,
@@ -71,22 +84,23 @@ local build(fn, template, stages, unit, current, salt, serve, serveVariant, sche
 
 {
   // One stage for `custom`: a percentage, optionally named, scoped and scheduled.
-  stage(percent, name=null, scope=null, notBefore=null):: mkStage(percent, name, scope, notBefore),
+  stage(percent, name=null, scope=null, notBefore=null, bake=null):: mkStage(percent, name, scope, notBefore, bake),
 
   // 1 -> 5 -> 25 -> 50 -> 100 %
-  standard(unit, stage, salt=null, serve=null, serveVariant=null, schedule=null)::
+  standard(unit, stage, salt=null, serve=null, serveVariant=null, schedule=null, bake=null)::
     build('sf.ramps.standard', 'standard', standardStages,
-          unit, stage, salt, serve, serveVariant, schedule),
+          unit, stage, salt, serve, serveVariant, schedule, bake),
 
   // 0.1 -> 1 -> 5 -> 10 -> 25 -> 50 -> 100 %
-  cautious(unit, stage, salt=null, serve=null, serveVariant=null, schedule=null)::
+  cautious(unit, stage, salt=null, serve=null, serveVariant=null, schedule=null, bake=null)::
     build('sf.ramps.cautious', 'cautious', cautiousStages,
-          unit, stage, salt, serve, serveVariant, schedule),
+          unit, stage, salt, serve, serveVariant, schedule, bake),
 
   // Region by region: stage 1 is the canary region(s) at 100 %, each wave adds
   // its regions to the ones before (scopes are cumulative), and a last stage
   // with no scope covers everywhere, including regions no wave names.
-  regionWaves(canary, waves, unit, stage, salt=null, serve=null, serveVariant=null, schedule=null, dim='region')::
+  regionWaves(canary, waves, unit, stage, salt=null, serve=null, serveVariant=null, schedule=null, bake=null,
+              dim='region')::
     local fn = 'sf.ramps.regionWaves';
     local first = if std.type(canary) == 'array' then canary else [canary];
     local named = first + std.flattenArrays(waves);
@@ -106,15 +120,15 @@ local build(fn, template, stages, unit, current, salt, serve, serveVariant, sche
             for k in std.range(1, std.length(waves))
           ]
           + [{ name: 'everywhere', percent: 100 }],
-          unit, stage, salt, serve, serveVariant, schedule),
+          unit, stage, salt, serve, serveVariant, schedule, bake),
 
-  // Any sequence: each stage a percentage or sf.ramps.stage(percent, name, scope, notBefore).
-  custom(stages, unit, stage, salt=null, serve=null, serveVariant=null, schedule=null)::
+  // Any sequence: each stage a percentage or sf.ramps.stage(percent, name, scope, notBefore, bake).
+  custom(stages, unit, stage, salt=null, serve=null, serveVariant=null, schedule=null, bake=null)::
     local fn = 'sf.ramps.custom';
     local all = [if std.type(s) == 'number' then mkStage(s) else s for s in stages];
     assert std.type(stages) == 'array' && std.length(stages) > 0 :
            '%s: stages is a non-empty list, e.g. stages=[1, 10, 100]' % fn;
     assert !std.member([isStage(s) for s in all], false) :
            '%s: each stage is a percentage or sf.ramps.stage(percent, name=..., scope=...)' % fn;
-    build(fn, 'custom', all, unit, stage, salt, serve, serveVariant, schedule),
+    build(fn, 'custom', all, unit, stage, salt, serve, serveVariant, schedule, bake),
 }

@@ -187,18 +187,20 @@ class Rollout(_message.Message):
     def __init__(self, template: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ..., stage: _Optional[int] = ..., unit: _Optional[str] = ..., salt: _Optional[str] = ..., serve: _Optional[_Union[Serve, _Mapping]] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ..., stage_location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
 
 class Stage(_message.Message):
-    __slots__ = ("name", "percent", "scope", "not_before", "location")
+    __slots__ = ("name", "percent", "scope", "not_before", "location", "bake")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
+    BAKE_FIELD_NUMBER: _ClassVar[int]
     name: str
     percent: float
     scope: Condition
     not_before: str
     location: _common_pb2.Location
-    def __init__(self, name: _Optional[str] = ..., percent: _Optional[float] = ..., scope: _Optional[_Union[Condition, _Mapping]] = ..., not_before: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ...) -> None: ...
+    bake: str
+    def __init__(self, name: _Optional[str] = ..., percent: _Optional[float] = ..., scope: _Optional[_Union[Condition, _Mapping]] = ..., not_before: _Optional[str] = ..., location: _Optional[_Union[_common_pb2.Location, _Mapping]] = ..., bake: _Optional[str] = ...) -> None: ...
 
 class Prerequisite(_message.Message):
     __slots__ = ("flag", "value", "location")

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHA = "4f1c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"
 ACTION = f"acme/safeflags@{SHA} # v9.9.9"
 WORKFLOW = ".github/workflows/validate-flags.yml"
+SCHEDULE = ".github/workflows/schedule-flips.yml"
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
@@ -40,7 +41,8 @@ def test_init_writes_a_repository_that_validates(tmp_path: Path) -> None:
     repo = git_init(tmp_path / "repo")
     code, out, err = run("init", str(repo), "--action", ACTION)
     assert code == 0, err
-    for rel in ("safeflags.yaml", "flags/example/welcome_banner.jsonnet", WORKFLOW, ".pre-commit-config.yaml"):
+    for rel in ("safeflags.yaml", "flags/example/welcome_banner.jsonnet", WORKFLOW, SCHEDULE,
+                ".pre-commit-config.yaml"):
         assert (repo / rel).is_file(), rel
         assert re.search(rf"^wrote \S*{re.escape(rel)} \(", out, re.M), out
     assert (repo / ".gitignore").read_text() == "build/\n.safeflags-cache/\n"
@@ -71,6 +73,21 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
     assert (repo / "safeflags.yaml").read_text() == "mine\n"
 
 
+def test_the_schedule_workflow_is_refused_like_the_others_and_forced_over(tmp_path: Path) -> None:
+    repo = git_init(tmp_path / "repo")
+    (repo / SCHEDULE).parent.mkdir(parents=True)
+    (repo / SCHEDULE).write_text("mine\n")
+    code, out, err = run("init", str(repo), "--action", ACTION)
+    assert (code, out) == (2, "") and "schedule-flips.yml" in err and "--force" in err
+    assert not (repo / "safeflags.yaml").exists() and (repo / SCHEDULE).read_text() == "mine\n"
+    code, out, err = run("init", str(repo), "--action", ACTION, "--force")
+    assert code == 0, err
+    job = yaml.safe_load((repo / SCHEDULE).read_text())["jobs"]["schedule"]
+    [install] = [s["run"] for s in job["steps"] if s.get("name") == "Install safeflags"]
+    assert f'"safeflags[cli] @ git+https://github.com/acme/safeflags@{SHA}"' in install  # the Action's commit
+    assert job["steps"][-1]["run"].rstrip().endswith("safeflags schedule --pr")
+
+
 def test_force_overwrites_and_gitignore_entries_are_added_once(tmp_path: Path) -> None:
     repo = git_init(tmp_path / "repo")
     (repo / ".gitignore").write_text("node_modules/\nbuild")  # one of ours already, no final newline
@@ -94,12 +111,13 @@ def test_without_a_commit_to_pin_the_workflow_and_hooks_are_not_written(tmp_path
     assert "not written" in out and "--action" in out
     assert (repo / "safeflags.yaml").is_file()
     assert not (repo / ".github").exists() and not (repo / ".pre-commit-config.yaml").exists()
+    assert SCHEDULE in out
     # Later, with the commit to pin: the edited config is kept, the two missing files written.
     (repo / "safeflags.yaml").write_text((repo / "safeflags.yaml").read_text() + "# edited\n")
     code, out, err = run("init", str(repo), "--skip-existing", "--action", ACTION)
     assert code == 0, err
     assert "kept" in out and (repo / "safeflags.yaml").read_text().endswith("# edited\n")
-    assert (repo / WORKFLOW).is_file() and (repo / ".pre-commit-config.yaml").is_file()
+    assert (repo / WORKFLOW).is_file() and (repo / SCHEDULE).is_file() and (repo / ".pre-commit-config.yaml").is_file()
     assert run("init", str(repo), "--skip-existing", "--force")[0] == 2
 
 
@@ -156,6 +174,8 @@ def test_in_a_monorepo_subfolder_the_workflow_and_hooks_are_told_where(tmp_path:
     workflow = yaml.safe_load((top / WORKFLOW).read_text())
     [step] = [s for s in workflow["jobs"]["validate"]["steps"] if s["uses"].startswith("acme/")]
     assert step["with"]["repo"] == "services/flags"
+    scheduled = yaml.safe_load((top / SCHEDULE).read_text())["jobs"]["schedule"]["steps"][-1]["run"]
+    assert scheduled.rstrip().endswith('safeflags schedule --pr --repo "services/flags"')
     config = yaml.safe_load((top / ".pre-commit-config.yaml").read_text())
     [entry] = config["repos"]
     assert entry["repo"] == "https://github.com/acme/safeflags" and entry["rev"] == SHA
@@ -178,14 +198,16 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_the_workflow_pins_every_action_and_lints_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [WORKFLOW, SCHEDULE])
+def test_the_workflow_pins_every_action_and_lints_clean(tmp_path: Path, path: str) -> None:
     repo = git_init(tmp_path / "repo")
     assert run("init", str(repo), "--action", ACTION)[0] == 0
-    text = (repo / WORKFLOW).read_text()
+    text = (repo / path).read_text()
     uses = re.findall(r"uses: (\S+)(.*)", text)
     assert uses and all(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", u) and re.match(r" # v\d", c)
                         for u, c in uses), uses
-    assert f"uses: {ACTION}" in text
-    for command in ([_tool("actionlint"), "-no-color", WORKFLOW], [_tool("zizmor"), "--offline", WORKFLOW]):
+    if path == WORKFLOW:
+        assert f"uses: {ACTION}" in text
+    for command in ([_tool("actionlint"), "-no-color", path], [_tool("zizmor"), "--offline", path]):
         proc = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -114,6 +114,19 @@ def test_a_ramp_taken_back_and_forward_bakes_from_the_later_publish(ramp: Ramp) 
     assert (step.status, step.reached, step.until) == (WAITING, "2026-01-03T00:00:00Z", "2026-01-04T00:00:00Z")
 
 
+def test_a_stage_with_its_own_bake_waits_that_long_not_the_default(ramp: Ramp) -> None:
+    stages = "[1, sf.ramps.stage(10, bake='2h'), 100]"
+    ramp.repo.write("team.ramp", bool_flag(f"rollout: sf.ramps.custom({stages}, unit='workspace_id', stage=1),"))
+    ramp.publish("2026-01-01T00:00:00Z")
+    # 1 -> 2: stage 2 bakes 2 h, not the 24 h given for every step
+    assert judged(ramp.step("2026-01-01T01:59:59Z")) == (WAITING, 1, 2, "2026-01-01T02:00:00Z")
+    assert judged(ramp.step("2026-01-01T02:00:00Z")) == (DUE, 1, 2, "")
+    ramp.repo.write("team.ramp", bool_flag(f"rollout: sf.ramps.custom({stages}, unit='workspace_id', stage=2),"))
+    ramp.publish("2026-01-01T03:00:00Z")
+    # 2 -> 3: stage 3 has no bake of its own, so the default applies
+    assert judged(ramp.step("2026-01-01T04:00:00Z")) == (WAITING, 2, 3, "2026-01-02T03:00:00Z")
+
+
 def test_switched_off_flags_and_unknown_services_are_blocked(ramp: Ramp) -> None:
     ramp.set_stage(1)
     ramp.publish("2026-01-01T00:00:00Z")

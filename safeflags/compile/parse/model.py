@@ -144,6 +144,7 @@ class Stage(Strict):
     percent: float = Field(ge=0, le=100)
     scope: Condition | None = None
     not_before: StrictStr | None = None
+    bake: StrictStr | None = None
 
 
 class Rollout(Strict):

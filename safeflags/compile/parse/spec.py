@@ -48,6 +48,9 @@ FieldPath = tuple[str | int, ...]
 
 # What each literal kind accepts (safeflags/sdk/kernel/timestamps.py and semver.py).
 DATE_HINT = "write a real day as YYYY-MM-DD, e.g. 2027-03-01"
+# A stage's bake: whole seconds, minutes, hours or days (what `safeflags schedule` reads), or 0.
+DURATION = re.compile(r"(0|[0-9]+[smhd])\Z")
+DURATION_HINT = "write a whole number and a unit, e.g. 30m, 24h, 7d (s, m, h, d), or 0"
 TIMESTAMP_HINT = "write RFC 3339 with its offset, e.g. 2027-03-01T09:00:00Z, or a date alone (midnight UTC)"
 SEMVER_HINT = "write semver 2.0.0 in full, e.g. 2.14.0 or 2.14.0-rc.1 (no leading zeros, no 'v', all three parts)"
 
@@ -233,6 +236,9 @@ class _Checker:
                 if st.not_before is not None and timestamps.to_epoch(st.not_before) is None:
                     self.error(("rollout", "stages", i, "not_before"), f"{st.not_before!r} is not a timestamp",
                                "SF109", st.not_before, hint=TIMESTAMP_HINT)
+                if st.bake is not None and not DURATION.match(st.bake):
+                    self.error(("rollout", "stages", i, "bake"), f"{st.bake!r} is not a duration", "SF109",
+                               st.bake, hint=DURATION_HINT)
             if r.serve is None:
                 if flag.type != "bool":
                     self.error(("rollout", "serve"),
@@ -358,7 +364,8 @@ def build_spec(rel: str, key: str, flag: m.FlagModel, loc: Locator) -> spec_pb2.
         sl, sc = loc.find_field("stage") or (ln, cl)
         ro.stage_location.CopyFrom(common_pb2.Location(file=rel, line=sl, column=sc))
         for st in r.stages:
-            stage = ro.stages.add(name=st.name, percent=st.percent, not_before=st.not_before or "")
+            stage = ro.stages.add(name=st.name, percent=st.percent, not_before=st.not_before or "",
+                                  bake=st.bake or "")
             if st.scope is not None:
                 stage.scope.CopyFrom(_condition(t, st.scope, loc, rel))
             # A ramp template writes its stages; the flag file names only the
