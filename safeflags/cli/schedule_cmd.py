@@ -20,7 +20,7 @@ import click
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, exits
 from safeflags.cli._store import echo_json, json_option, store, table
 from safeflags.compile.driver import compile_repo
-from safeflags.ops.schedule import Proposed, Step, open_due, parse_duration, parse_now, rfc3339, schedule
+from safeflags.ops.schedule import Proposed, Step, open_due, parse_bake, parse_now, rfc3339, schedule
 
 
 def _row(s: Step) -> tuple[object, ...]:
@@ -39,7 +39,7 @@ def _proposals(found: list[Proposed], *, err: bool) -> int:
 def run(repo: Path, store_url: str | None, channel: str | None, now_text: str | None, bake_text: str,
         as_json: bool = False, pr: bool = False, remote: str = "origin") -> int:
     now = parse_now(now_text) if now_text else datetime.now(UTC)
-    bake = parse_duration(bake_text)
+    bake = parse_bake(bake_text)
     compiled = compile_repo(repo)
     if compiled.errors:
         click.echo(f"warning: {len(compiled.errors)} flag file(s) did not compile and are not listed", err=True)

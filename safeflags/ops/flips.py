@@ -19,15 +19,15 @@ version has nothing before it and is not compared.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from safeflags.compile.config import DimensionConfig
 from safeflags.compile.lower import LoweredFlag
 from safeflags.ops.bundle_diff import FlagDiff, SplitBundle, diff, diff_split, split
+from safeflags.ops.times import parse_duration, parse_time
 from safeflags.sdk.interpret import Env
 from safeflags.sdk.kernel.errors import BundleError, SafeflagsError
 from safeflags.sdk.partial import SpecializedFlag, pinned_dims, specialize_flag
@@ -37,9 +37,6 @@ from safeflags.store import BundleStore
 from safeflags.store.layout import Record
 from safeflags.v1 import bundle_pb2, common_pb2, spec_pb2
 from safeflags.validation.exposure import estimate
-
-_DURATION = re.compile(r"(\d+)([smhd])\Z")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class FlipsError(SafeflagsError):
@@ -102,17 +99,14 @@ class BundleReader:
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`30m`, `24h`, `7d` (before `now`) or an RFC 3339 time, as an aware UTC datetime."""
-    now = now or datetime.now(UTC)
-    m = _DURATION.match(text.strip())
-    if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    span = parse_duration(text)
+    if span is not None:
+        return (now or datetime.now(UTC)) - span
     try:
-        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise FlipsError(f"--since {text!r} is neither a duration (30m, 24h, 7d) nor an RFC 3339 time") from None
-    if at.tzinfo is None:
-        raise FlipsError(f"--since {text!r} has no time zone offset (RFC 3339 needs one, e.g. Z)")
-    return at.astimezone(UTC)
+        return parse_time(text)
+    except ValueError as exc:
+        why = "is neither a duration (30m, 24h, 7d) nor an RFC 3339 time" if "offset" not in str(exc) else str(exc)
+        raise FlipsError(f"--since {text!r} {why}") from None
 
 
 def _published(record: Record) -> datetime | None:

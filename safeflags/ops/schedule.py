@@ -26,7 +26,6 @@ later is blocked for that reason, and the first step is judged by
 """
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -38,14 +37,12 @@ from safeflags.ops.apply import apply
 from safeflags.ops.edit import plan_ramp
 from safeflags.ops.flips import BundleReader
 from safeflags.ops.propose import check, default_branch, propose
+from safeflags.ops.times import parse_duration, parse_time
 from safeflags.sdk.kernel import timestamps
 from safeflags.sdk.kernel.errors import SafeflagsError
 from safeflags.store import BundleStore
 from safeflags.store.layout import Record
 from safeflags.v1 import spec_pb2
-
-_DURATION = re.compile(r"(\d+)([smhd])\Z")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 DUE, WAITING, BLOCKED, DONE = "due", "waiting", "blocked", "done"
 
@@ -71,25 +68,22 @@ class Step:
     reached: str = ""  # when `from_stage` reached the services
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_bake(text: str) -> timedelta:
     """`90s`, `30m`, `24h`, `7d`, or `0`."""
     if text.strip() == "0":
         return timedelta(0)
-    m = _DURATION.match(text.strip())
-    if not m:
+    span = parse_duration(text)
+    if span is None:
         raise ScheduleError(f"bake {text!r} is not a duration (30m, 24h, 7d, 0)")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    return span
 
 
 def parse_now(text: str) -> datetime:
     """An RFC 3339 time with an offset, as an aware UTC datetime."""
     try:
-        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ScheduleError(f"--now {text!r} is not an RFC 3339 time") from None
-    if at.tzinfo is None:
-        raise ScheduleError(f"--now {text!r} has no time zone offset (RFC 3339 needs one, e.g. Z)")
-    return at.astimezone(UTC)
+        return parse_time(text)
+    except ValueError as exc:
+        raise ScheduleError(f"--now {text!r} {exc}") from None
 
 
 def rfc3339(at: datetime) -> str:
@@ -152,7 +146,7 @@ def _judge(key: str, spec: spec_pb2.FlagSpec, now: datetime, bake: timedelta, ha
                                       f"(the newest published version does not serve it)")
         # The compiler checked the stage's bake, but a spec may come from elsewhere: name the flag.
         try:
-            own = parse_duration(nxt.bake) if nxt.bake else bake
+            own = parse_bake(nxt.bake) if nxt.bake else bake
         except ScheduleError as err:
             raise ScheduleError(f"{key}: stage {cur + 1}: {err}") from None
         waits.append(reached + own)

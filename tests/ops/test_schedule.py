@@ -19,7 +19,7 @@ from safeflags.ops.schedule import (
     WAITING,
     ScheduleError,
     Step,
-    parse_duration,
+    parse_bake,
     parse_now,
     schedule,
 )
@@ -158,9 +158,9 @@ def test_the_command_lists_the_steps(ramp: Ramp) -> None:
 
 
 def test_durations_and_times_are_checked() -> None:
-    assert parse_duration("90m") == timedelta(minutes=90) and parse_duration("0") == timedelta(0)
+    assert parse_bake("90m") == timedelta(minutes=90) and parse_bake("0") == timedelta(0)
     with pytest.raises(ScheduleError):
-        parse_duration("1 day")
+        parse_bake("1 day")
     with pytest.raises(ScheduleError):
         parse_now("2026-01-01T00:00:00")
 
