@@ -8,45 +8,8 @@ import click
 
 from safeflags.cli._common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exits
 from safeflags.compile.suggest import did_you_mean
-from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.ops.context import ContextError, parse_pairs
 from safeflags.source.errors import read_line
-from safeflags.v1 import common_pb2
-
-_PARSERS = {
-    common_pb2.DIMENSION_TYPE_INT: int,
-    common_pb2.DIMENSION_TYPE_FLOAT: float,
-}
-
-
-class UsageError(SafeflagsError):
-    pass
-
-
-def parse_pairs(pairs: tuple[str, ...], dims: dict[str, common_pb2.Dimension], what: str) -> dict[str, object]:
-    """`k=v` pairs typed by the catalog: ints, floats and bools are parsed,
-    the rest stay strings; an undeclared name is an error, not a guess."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"{what} {pair!r}: expected NAME=VALUE")
-        dim = dims.get(name)
-        if dim is None:
-            hint = did_you_mean(name, dims)
-            raise UsageError(f"{what} {pair!r}: {name!r} is not a declared dimension"
-                             + (f" (did you mean {hint!r}?)" if hint else ""))
-        value: object = raw
-        try:
-            if dim.type in _PARSERS:
-                value = _PARSERS[dim.type](raw)
-            elif dim.type == common_pb2.DIMENSION_TYPE_BOOL:
-                if raw not in ("true", "false"):
-                    raise ValueError(raw)
-                value = raw == "true"
-        except ValueError:
-            raise UsageError(f"{what} {pair!r}: {raw!r} is not a valid value for {name!r}") from None
-        out[name] = value
-    return out
 
 
 def run(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tuple[str, ...],
@@ -130,6 +93,6 @@ def command(flag: str, repo: Path | None, bundle: Path | None, static_pairs: tup
     """
     try:
         return run(flag, repo, bundle, static_pairs, ctx_pairs, as_json)
-    except UsageError as exc:
+    except ContextError as exc:
         click.echo(f"safeflags: error: {exc}", err=True)
         return EXIT_USAGE

@@ -27,6 +27,7 @@ from itertools import pairwise
 from safeflags.compile.config import DimensionConfig
 from safeflags.compile.lower import LoweredFlag
 from safeflags.ops.bundle_diff import FlagDiff, SplitBundle, diff, diff_split, split
+from safeflags.ops.context import ContextError, parse_pairs
 from safeflags.ops.times import parse_duration, parse_time
 from safeflags.sdk.interpret import Env
 from safeflags.sdk.kernel.errors import BundleError, SafeflagsError
@@ -118,36 +119,10 @@ def _published(record: Record) -> datetime | None:
 
 def static_context(pairs: Sequence[str], dims: Sequence[common_pb2.Dimension]) -> dict[str, object]:
     """`DIM=VALUE` strings as a static context, each value typed as its dimension reads it."""
-    by_name = {d.name: d for d in dims}
-    out: dict[str, object] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise FlipsError(f"--static {pair!r} is not DIM=VALUE")
-        dim = by_name.get(name)
-        if dim is None or not dim.static:
-            known = ", ".join(sorted(d.name for d in dims if d.static)) or "none"
-            what = "is not a static dimension" if dim is not None else "is not a dimension of the bundle"
-            raise FlipsError(f"--static {name!r} {what} (static dimensions: {known})")
-        if dim.type == common_pb2.DIMENSION_TYPE_ENUM and dim.values and value not in dim.values:
-            raise FlipsError(f"--static {name}={value!r}: not one of {', '.join(dim.values)}")
-        out[name] = _typed(value, dim)
-    return out
-
-
-def _typed(value: str, dim: common_pb2.Dimension) -> object:
     try:
-        if dim.type == common_pb2.DIMENSION_TYPE_INT:
-            return int(value)
-        if dim.type == common_pb2.DIMENSION_TYPE_FLOAT:
-            return float(value)
-    except ValueError:
-        raise FlipsError(f"--static {dim.name}={value!r}: not a number") from None
-    if dim.type == common_pb2.DIMENSION_TYPE_BOOL:
-        if value.lower() not in ("true", "false"):
-            raise FlipsError(f"--static {dim.name}={value!r}: not true or false")
-        return value.lower() == "true"
-    return value
+        return parse_pairs(pairs, {d.name: d for d in dims}, "--static", static_only=True)
+    except ContextError as exc:
+        raise FlipsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
