@@ -1,6 +1,8 @@
 """Where things live in a store and what a channel pointer says.
 
     bundles/sha256-<hex>.pb           immutable, content-addressed bundle bytes
+    manifests/sha256-<hex>.pb         the same bundle in pieces (BundleManifest), written by newer publishers
+    chunks/sha256-<hex>.pb            immutable, content-addressed runs of flag records (safeflags.sdk.chunks)
     channels/<name>.json              the mutable pointer: what a channel serves
     history/<name>/<version>.json     one immutable record per published version
     events/<name>/<ns>-<id>.json      an audit entry per pin, unpin and rollback
@@ -40,6 +42,17 @@ def digest_of(data: bytes) -> str:
 
 def bundle_key(digest: str) -> str:
     return f"bundles/{digest}.pb"
+
+
+def manifest_key(digest: str) -> str:
+    """The manifest of bundle `digest`. Optional: a store written by an older
+    publisher has none, and a client then reads the whole bundle."""
+    return f"manifests/{digest}.pb"
+
+
+def chunk_key(name: str) -> str:
+    """A chunk by its digest, "sha256-<hex>" (safeflags.sdk.chunks.chunk_name)."""
+    return f"chunks/{name}.pb"
 
 
 def digest_from_key(key: str) -> str | None:

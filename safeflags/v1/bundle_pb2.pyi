@@ -216,3 +216,29 @@ class FlagIs(_message.Message):
     key: str
     value: _common_pb2.Value
     def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class BundleManifest(_message.Message):
+    __slots__ = ("format", "digest", "size", "head", "tail", "chunks")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    format: int
+    digest: str
+    size: int
+    head: bytes
+    tail: bytes
+    chunks: _containers.RepeatedCompositeFieldContainer[BundleChunk]
+    def __init__(self, format: _Optional[int] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., head: _Optional[bytes] = ..., tail: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[BundleChunk, _Mapping]]] = ...) -> None: ...
+
+class BundleChunk(_message.Message):
+    __slots__ = ("sha256", "size", "flags")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    sha256: bytes
+    size: int
+    flags: int
+    def __init__(self, sha256: _Optional[bytes] = ..., size: _Optional[int] = ..., flags: _Optional[int] = ...) -> None: ...
