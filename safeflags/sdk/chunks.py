@@ -24,6 +24,7 @@ digest and signature exactly as a whole download is.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -137,7 +138,7 @@ def split(data: bytes) -> Pieces | None:
     if not spans:
         return Pieces(data, (), b"")
     start, stop = spans[0][0], spans[-1][1]
-    if any(a[1] != b[0] for a, b in zip(spans, spans[1:], strict=False)):
+    if any(a[1] != b[0] for a, b in itertools.pairwise(spans)):
         return None
     view = memoryview(data)
     chunks: list[bytes] = []

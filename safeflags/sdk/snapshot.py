@@ -25,6 +25,7 @@ from typing import Any, cast
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from safeflags.sdk.check import check_flag
+from safeflags.sdk.chunks import Pieces, split
 from safeflags.sdk.codegen import compile_flag, compile_graph, normalize_context
 from safeflags.sdk.details import FlagError, Resolution
 from safeflags.sdk.graph import reached
@@ -115,10 +116,12 @@ class Snapshot:
         self._specs: dict[str, SpecializedFlag | None] = {}
         self.problems: dict[str, int] = {}
         self._problem_lock = threading.Lock()
+        # The pieces the bundle was built from (safeflags.sdk.chunks), kept for the next update's diff.
+        self.pieces: Pieces | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes, static: Mapping[str, object] | None = None,
-                   digest: str | None = None) -> Snapshot:
+                   digest: str | None = None, previous: Snapshot | None = None) -> Snapshot:
         """Verify, parse and index bundle bytes; BundleError when they cannot serve."""
         # type(), not isinstance(): a hostile object's __class__ is not consulted.
         if not issubclass(type(data), (bytes, bytearray, memoryview)):
@@ -140,12 +143,32 @@ class Snapshot:
         if bundle.format_version == 0:
             raise BundleError(f"not a safeflags bundle ({len(data)} bytes, no format version): empty or truncated")
         try:
-            return cls(bundle, static=static, digest="sha256-" + actual)
+            snapshot = cls(bundle, static=static, digest="sha256-" + actual)
+            snapshot.pieces = split(data)
+            return snapshot
         except BundleError:
             raise
         except Exception as exc:  # the contract is BundleError only; tests/security/test_fuzz.py hunts these
             raise BundleError(f"bundle cannot be indexed ({len(data)} bytes): {type(exc).__name__}: "
                               f"{_describe(exc)}") from None
+
+    @classmethod
+    def from_pieces(cls, pieces: Pieces, static: Mapping[str, object] | None = None, *, digest: str,
+                    previous: Snapshot | None = None) -> Snapshot:
+        """A snapshot of the bundle `pieces` assemble to, which must have `digest`;
+        flags unchanged since `previous` are reused from it."""
+        actual = pieces.digest()
+        if parse_digest(digest) != actual.removeprefix("sha256-"):
+            raise BundleError(f"assembled bundle digest mismatch: expected {digest}, got {actual}")
+        snapshot = cls.from_bytes(pieces.join(), static=static, digest=digest)
+        snapshot.pieces = pieces
+        return snapshot
+
+    def chunk_index(self) -> dict[bytes, bytes]:
+        """sha256 (32 bytes) -> chunk bytes of the pieces this snapshot holds."""
+        if self.pieces is None:
+            return {}
+        return {hashlib.sha256(c).digest(): c for c in self.pieces.chunks}
 
     @classmethod
     def not_ready(cls) -> Snapshot:
