@@ -233,32 +233,35 @@ CHANNELS = ["a", "b"]
 OPS = 4  # per writer per round
 
 
-def _round(url: str, rnd: int, errors: list[BaseException]) -> None:
+ROLES = ("publisher", "pinner", "roller", "collector")
+
+
+def _round(writers: dict[str, BundleStore], rnd: int, errors: list[BaseException]) -> None:
     rng = random.Random(rnd)
     seeds = [rng.random() for _ in range(4)]
 
     def publisher(seed: float) -> None:
-        r, st = random.Random(seed), open_store(url)
+        r, st = random.Random(seed), writers["publisher"]
         for i in range(OPS):
             # New bytes, or old ones again (their bundle may be what gc is taking).
             n = 100 * rnd + i if i % 2 == 0 else r.randint(1, 100 * rnd + 1)
             st.publish(numbered(n), r.choice(CHANNELS), force=True)
 
     def pinner(seed: float) -> None:
-        r, st = random.Random(seed), open_store(url)
+        r, st = random.Random(seed), writers["pinner"]
         for _ in range(OPS):
             channel = r.choice(CHANNELS)
             with contextlib.suppress(StoreError):  # collected, abandoned: refused, the pointer stays
                 st.pin(channel, r.randint(1, st.pointer(channel).latest))
 
     def roller(seed: float) -> None:
-        r, st = random.Random(seed), open_store(url)
+        r, st = random.Random(seed), writers["roller"]
         for i in range(OPS):
             with contextlib.suppress(StoreError):  # nothing to roll back to, or its bundle was collected
                 (st.rollback if i % 2 == 0 else st.unpin)(r.choice(CHANNELS))
 
     def collector(seed: float) -> None:
-        st = open_store(url)
+        st = writers["collector"]
         for _ in range(OPS // 2):
             st.gc(keep=1, min_age=0)
 
@@ -282,9 +285,12 @@ def test_writers_and_gc_all_at_once(store_url: str) -> None:
     for channel in CHANNELS:
         store.publish(numbered(1), channel)
         store.publish(numbered(2), channel)
+    # One store (one S3 client) per writer, as if each were its own process, opened once: a store keeps no
+    # state between calls, and an S3 client costs more to build than a round's writes.
+    writers = {role: open_store(store_url) for role in ROLES}
     for rnd in range(1, 6):
         errors: list[BaseException] = []
-        _round(store_url, rnd, errors)
+        _round(writers, rnd, errors)
         assert errors == [], errors
         whole(store, CHANNELS)
     store.gc(keep=1, min_age=0)

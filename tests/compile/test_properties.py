@@ -10,6 +10,7 @@ covered by the example-repository and located-error tests.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 from typing import Any
@@ -60,6 +61,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> RepoConfig:
     return load_config(root)
 
 
+# Strategies are built once per flag index: building (and validating) a fresh recursive
+# strategy for each draw cost more than the examples themselves.
+@functools.cache
 def leaf(index: int) -> st.SearchStrategy[dict[str, Any]]:
     later = KEYS[index + 1:]
     options = [
@@ -98,6 +102,7 @@ def leaf(index: int) -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(options)
 
 
+@functools.cache
 def condition(index: int) -> st.SearchStrategy[dict[str, Any]]:
     return st.recursive(
         leaf(index),
@@ -157,6 +162,7 @@ def flag_json(draw: st.DrawFn, index: int) -> dict[str, Any]:
     return flag
 
 
+@functools.cache
 def context() -> st.SearchStrategy[dict[str, Any]]:
     junk = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=3), st.booleans(),
                      st.floats(allow_nan=False, width=16))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator, FormatChecker
+from jsonschema import Draft4Validator, FormatChecker, ValidationError
 
 from safeflags.ops.propose import open_pull
 from safeflags.validation.approvals import PullRequest
@@ -100,6 +100,11 @@ def _uri(value: object) -> bool:
     return parts is None or bool(parts.scheme and (parts.netloc or parts.path))
 
 
+def _error_order(error: ValidationError) -> tuple[str, str]:
+    # Not str(error): that pretty-prints the whole schema, every component of the description included.
+    return "/".join(map(str, error.absolute_path)), error.message
+
+
 class Description:
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -143,7 +148,7 @@ class Description:
         if ex.request is not None:
             sent = self.resolve(op["requestBody"])["content"]["application/json"]["schema"]
             wrong = sorted(Draft4Validator({**to_json_schema(sent), "components": self.components},
-                                           format_checker=FORMATS).iter_errors(ex.request), key=str)
+                                           format_checker=FORMATS).iter_errors(ex.request), key=_error_order)
             assert not wrong, f"{where}: the request body: " + "; ".join(e.message[:300] for e in wrong[:5])
         response = self.response(op, ex.status)
         assert set(ex.headers) <= set(response.get("headers", {})), f"{where}: undeclared headers {ex.headers}"
@@ -151,7 +156,7 @@ class Description:
         if content is None:
             return  # a status the description gives no body (the membership's 404): anything goes, nothing read
         schema = {**to_json_schema(content["schema"]), "components": self.components}
-        errors = sorted(Draft4Validator(schema, format_checker=FORMATS).iter_errors(ex.body), key=str)
+        errors = sorted(Draft4Validator(schema, format_checker=FORMATS).iter_errors(ex.body), key=_error_order)
         assert not errors, f"{where}: " + "\n".join(
             f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in errors[:5])
 

@@ -149,8 +149,10 @@ def test_a_cut_section_fits_its_budget_and_counts_what_it_left_out(budget: int) 
         assert lines[0] == "### Things"
 
 
-# Enough to overflow every budget tested (each finding's row is ~200 bytes), few enough to compile in seconds.
-N_MOVED, N_QUIET = 700, 120
+# Enough to overflow every budget tested (each finding's row is ~200 bytes; uncut, the summary is some 200 KB,
+# three times LIMIT), few enough to compile in seconds: the test asserts that every budget cuts the findings,
+# the flags that change what is served and the suppressions.
+N_MOVED, N_QUIET = 500, 120
 TEMPLATE = ("local sf = import 'safeflags.libsonnet';\n{\n  ramp(first):: sf.ramps.custom(\n"
             "    [sf.ramps.stage(FIRST), sf.ramps.stage(100)], unit='workspace_id', stage=1),\n}\n")
 
@@ -208,6 +210,7 @@ def test_a_template_edit_over_hundreds_of_flags_stays_under_the_limit(template_e
     md = markdown_summary(outcome, limit=limit)
     assert size(md) < limit
     check_html(md)
+    assert all(_noted(md, noun) for noun in ("findings", "flags that change what is served", "suppressions"))
     # Every section says how much of it is left out, and the counts add up.
     rows = [line for line in md.splitlines() if line.startswith(MARKS)]
     assert len(rows) + _noted(md, "findings") == len(outcome.findings)
