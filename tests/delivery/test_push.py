@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_push_beats_a_long_poll_interval(pub: Publisher, server: FlagServer) -> 
 def test_stream_drop_falls_back_to_polling_and_reconnects(pub: Publisher, tmp_path: Path) -> None:
     pub.publish(1)
     srv = FlagServer(open_store(pub.url), watch_interval=0.05, heartbeat=0.5).start()
-    port = srv.httpd.server_address[1]
+    port = urllib.parse.urlsplit(srv.url).port
     with Client(store=srv.url, channel="prod", poll_interval=0.2, timeout=1) as client:
         wait_until(lambda: client.delivery_status().push == "connected", what="stream")  # type: ignore[union-attr]
         srv.close()
@@ -78,7 +79,7 @@ def test_plain_static_http_polls(pub: Publisher, static_site: str) -> None:
 def test_server_serves_etags_and_listings(pub: Publisher, server: FlagServer) -> None:
     import http.client
 
-    conn = http.client.HTTPConnection("127.0.0.1", server.httpd.server_address[1], timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(server.url).port, timeout=5)
     conn.request("GET", "/channels/prod.json")
     resp = conn.getresponse()
     body, etag = resp.read(), resp.getheader("ETag")

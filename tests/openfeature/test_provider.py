@@ -10,11 +10,13 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
+from openfeature.provider import ProviderStatus
 
 from safeflags.delivery import Client
 from safeflags.openfeature import SafeflagsProvider
 from tests.helpers.builder import Builder, Json
 from tests.helpers.delivery import Publisher
+from tests.helpers.waiting import wait_until
 
 
 def targeted() -> bytes:
@@ -36,7 +38,7 @@ def targeted() -> bytes:
 def of_client(pub: Publisher) -> Iterator[object]:
     pub.publish(data=targeted())
     provider = SafeflagsProvider(store=pub.url, channel="prod", poll_interval=0.1, targeting_key="user_id")
-    api.set_provider(provider)
+    api.set_provider_and_wait(provider)
     try:
         yield api.get_client()
     finally:
@@ -71,6 +73,8 @@ def test_not_ready_without_any_bundle() -> None:
     provider = SafeflagsProvider(store=f"http://127.0.0.1:{free_ports(1)[0]}", channel="prod", timeout=1)
     api.set_provider(provider)
     try:
+        wait_until(lambda: api.get_client().get_provider_status() is ProviderStatus.ERROR, what="ERROR")
+        # ERROR (not NOT_READY) lets the call reach the provider, which says why it serves the code default.
         d = api.get_client().get_string_details("t.name", "code-default")
         assert (d.value, d.reason, d.error_code) == ("code-default", Reason.ERROR, ErrorCode.PROVIDER_NOT_READY)
     finally:
@@ -103,7 +107,7 @@ def test_wraps_an_existing_client() -> None:
 
 def test_delivery_faults_make_the_provider_stale_then_ready(pub: Publisher, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pub.publish(data=targeted())
-    api.set_provider(SafeflagsProvider(store=pub.url, channel="prod", poll_interval=0.1))
+    api.set_provider_and_wait(SafeflagsProvider(store=pub.url, channel="prod", poll_interval=0.1))
     stale, ready = threading.Event(), threading.Event()
 
     def on_stale(details: EventDetails) -> None:
@@ -118,8 +122,11 @@ def test_delivery_faults_make_the_provider_stale_then_ready(pub: Publisher, tmp_
         ready.clear()
         (tmp_path / "store").rename(tmp_path / "gone")
         assert stale.wait(10)
+        assert api.get_client().get_provider_status() is ProviderStatus.STALE
         assert api.get_client().get_string_value("t.name", "") == "hello"  # still served
+        ready.clear()  # the handler's first, immediate run may land as late as this
         (tmp_path / "gone").rename(tmp_path / "store")
+        wait_until(lambda: api.get_client().get_provider_status() is ProviderStatus.READY, what="READY again")
         assert ready.wait(10)
     finally:
         api.remove_handler(ProviderEvent.PROVIDER_STALE, on_stale)
