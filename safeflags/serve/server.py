@@ -1,70 +1,148 @@
-"""A small HTTP front for a bundle store (stdlib only).
+"""`FlagServer`: the store over HTTP with a push stream, on aiohttp (routes in safeflags.serve.routes).
 
-    GET /channels/<name>.json        the pointer; ETag, If-None-Match -> 304
-    GET /bundles/sha256-<hex>.pb     bundle bytes; immutable, cacheable for a year
-    GET /history/<name>/<v>.json     a history record (and /events/<name>/... audit entries)
-    GET /channels/  /history/<name>/ listings (JSON) for read-only tools (and /events/<name>/)
-    GET /events?channel=NAME...      Server-Sent Events: `event: channel` on every move
-    GET /healthz
+aiohttp was chosen by measurement (benchmarks/server_stacks.py, the same tiny
+app on uvicorn + starlette): on this workload its stream writes go straight to
+the transport with no task per event, its C parser (llhttp) is strict about the
+request-smuggling inputs, and it held subscribers in well under half the memory.
 
-The layout is the store's own, so a client reads this server, a CDN in front
-of the bucket, or a plain static copy the same way. One watcher thread polls
-the store (conditional reads) and fans changes out to every stream, so a
-thousand subscribed services cost the store one poll per interval.
+The listening socket is bound in the constructor (so `.url` is known at once
+and a taken port fails there), with a real backlog; the event loop runs in a
+background thread from `start()` (tests, benchmarks, embedding) or for the
+life of the process from `serve_forever()` (the CLI).
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
+import asyncio
+import contextlib
 import logging
-import queue
+import socket
+import ssl
 import threading
-import urllib.parse
-from collections import OrderedDict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
-from safeflags.store import BundleStore, NotModified, Pointer, StoreError
-from safeflags.store.layout import CHANNEL_RE, DIGEST_RE, pointer_key
+from aiohttp import web
+
+from safeflags.sdk.kernel.errors import SafeflagsError
+from safeflags.serve.connection import Connection, Guard
+from safeflags.serve.routes import build_app
+from safeflags.serve.state import ServeState, Settings
+from safeflags.store import BundleStore
 
 log = logging.getLogger("safeflags.serve")
 
-BUNDLE_CACHE = 32  # bundles kept in memory; they never change, so no invalidation
+SHUTDOWN_GRACE = 1.0
+"""Seconds in-flight requests get to finish on close(); streams are ended at once."""
+
+
+class ServeError(SafeflagsError):
+    """`safeflags serve` cannot start as configured."""
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ServeError(f"cannot load the TLS certificate {cert!r} and key {key!r}: {exc}") from None
+    return ctx
 
 
 class FlagServer:
     def __init__(self, store: BundleStore, host: str = "127.0.0.1", port: int = 0, *,
-                 watch_interval: float = 0.2, heartbeat: float = 15.0, list_interval: float = 10.0):
+                 watch_interval: float = 0.2, heartbeat: float = 15.0, list_interval: float = 10.0,
+                 token: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, backlog: int = 4096, idle_timeout: float = 15.0,
+                 read_timeout: float = 10.0, write_timeout: float = 10.0, max_channels: int = 16,
+                 max_connections_per_client: int = 1024, negative_ttl: float | None = None,
+                 cache_bytes: int = 256 << 20, ofrep_channel: str | None = None,
+                 ofrep_options: Mapping[str, Any] | None = None):
+        if token is not None and not token.strip():
+            raise ServeError("the bearer token is empty")
+        if (tls_cert is None) != (tls_key is None):
+            raise ServeError("TLS needs both a certificate and its key")
         self.store = store
-        self.watch_interval = watch_interval
-        self.heartbeat = heartbeat
-        self.list_interval = list_interval
-        self.pointers: dict[str, tuple[bytes, str]] = {}  # channel -> (body, etag)
-        self._etags: dict[str, str | None] = {}  # the store's etags, for conditional polls
-        self._bundles: OrderedDict[str, bytes] = OrderedDict()
-        self._subscribers: set[tuple[frozenset[str], queue.Queue[bytes | None]]] = set()
-        self._lock = threading.Lock()
+        self.settings = Settings(
+            watch_interval=watch_interval, list_interval=list_interval, heartbeat=heartbeat,
+            negative_ttl=list_interval if negative_ttl is None else negative_ttl, cache_bytes=cache_bytes,
+            token=None if token is None else token.strip(), max_channels=max_channels,
+            read_timeout=read_timeout, write_timeout=write_timeout)
+        self.idle_timeout = idle_timeout
+        self.max_connections_per_client = max_connections_per_client
+        self.ssl = ssl_context if ssl_context is not None else (
+            tls_context(tls_cert, tls_key) if tls_cert is not None and tls_key is not None else None)
+        self.ofrep_channel = ofrep_channel
+        self.ofrep_options = dict(ofrep_options or {})
+        self.state = ServeState(store, self.settings)
+        self.backlog = backlog
+        self.sock = self._bind(host, port, backlog)
+        self._address: tuple[str, int] = self.sock.getsockname()[:2]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.guard = Guard(max_connections_per_client, self.state.metrics)
+
+    @staticmethod
+    def _bind(host: str, port: int, backlog: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # A restarted server takes its port back at once (connections of the last one linger in TIME_WAIT).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+        except OSError as exc:
+            sock.close()
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        sock.setblocking(False)
+        return sock
+
+    @property
+    def port(self) -> int:
+        return self._address[1]
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://{host.decode()}:{port}"
+        host = self._address[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.ssl is not None else 'http'}://{host}:{self.port}"
 
+    # -- life ----------------------------------------------------------------------------------------------------
     def start(self) -> FlagServer:
-        """Serve in background threads (tests, benchmarks, embedding)."""
-        self.poll_store(list_channels=True)
-        # A short shutdown poll: close() returns within 0.1 s.
-        serve = functools.partial(self.httpd.serve_forever, poll_interval=0.1)
-        for target, name in ((self._watch, "watch"), (serve, "http")):
-            t = threading.Thread(target=target, name=f"safeflags-serve-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        """Serve from a background thread; returns once the server answers."""
+        if self._thread is not None:
+            return self
+        loop = asyncio.new_event_loop()
+        ready: Future[None] = Future()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._startup())
+            except BaseException as exc:
+                ready.set_exception(exc)
+                loop.close()
+                return
+            ready.set_result(None)
+            loop.run_forever()
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="safeflags-serve", daemon=True)
+        self._thread.start()
+        try:
+            ready.result()
+        except BaseException:
+            self._thread.join()
+            self._thread = self._loop = None
+            self.sock.close()
+            raise
         return self
 
     def serve_forever(self) -> None:
@@ -80,192 +158,58 @@ class FlagServer:
 
     def close(self) -> None:
         self._stop.set()
-        with self._lock:
-            for _, q in self._subscribers:
-                q.put(None)  # ends every open event stream
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        for t in self._threads:
-            t.join(timeout=10)
-        self._threads.clear()
-
-    # -- watching the store ----------------------------------------------------
-    def _watch(self) -> None:
-        cycles_per_list = max(1, int(self.list_interval / max(self.watch_interval, 1e-3)))
-        cycle = 0
-        while not self._stop.wait(self.watch_interval):
-            cycle += 1
-            try:
-                self.poll_store(list_channels=cycle % cycles_per_list == 0)
-            except Exception as exc:  # keep serving what we have
-                log.warning("safeflags serve: cannot poll %s: %s", self.store.url, exc)
-
-    def poll_store(self, list_channels: bool = False) -> None:
-        names = set(self.pointers)
-        if list_channels:
-            names |= set(self.store.channels())
-        for channel in sorted(names):
-            try:
-                self._poll_channel(channel)
-            except Exception as exc:  # one bad channel must not stall the others
-                log.warning("safeflags serve: cannot read channel %r from %s: %s", channel, self.store.url, exc)
-
-    def _poll_channel(self, channel: str) -> bytes | None:
-        try:
-            obj = self.store.backend.get(pointer_key(channel), if_none_match=self._etags.get(channel))
-        except NotModified:
-            return self.pointers[channel][0]
-        if obj is None:
-            return None
-        ptr = Pointer.from_json(obj.data, channel)  # never relay a pointer that does not parse
-        self._etags[channel] = obj.etag
-        etag = '"' + hashlib.sha256(obj.data).hexdigest()[:32] + '"'
-        with self._lock:
-            old = self.pointers.get(channel)
-            self.pointers[channel] = (obj.data, etag)
-            subscribers = list(self._subscribers)
-        if old is None or old[1] != etag:
-            event = _event(ptr)
-            for channels, q in subscribers:
-                if channel in channels:
-                    q.put(event)
-        return obj.data
-
-    def pointer(self, channel: str) -> tuple[bytes, str] | None:
-        if channel not in self.pointers and self._poll_channel(channel) is None:
-            return None
-        return self.pointers[channel]
-
-    def bundle(self, digest: str) -> bytes | None:
-        with self._lock:
-            data = self._bundles.get(digest)
-            if data is not None:
-                self._bundles.move_to_end(digest)
-                return data
-        obj = self.store.backend.get(f"bundles/{digest}.pb")
-        if obj is None:
-            return None
-        with self._lock:
-            self._bundles[digest] = obj.data
-            while len(self._bundles) > BUNDLE_CACHE:
-                self._bundles.popitem(last=False)
-        return obj.data
-
-    def subscribe(self, channels: frozenset[str]) -> queue.Queue[bytes | None]:
-        q: queue.Queue[bytes | None] = queue.Queue()
-        with self._lock:
-            self._subscribers.add((channels, q))
-            current = [self.pointers.get(c) for c in sorted(channels)]
-        for item in current:
-            if item is not None:
-                q.put(_event(Pointer.from_json(item[0], "pointer")))
-        return q
-
-    def unsubscribe(self, channels: frozenset[str], q: queue.Queue[bytes | None]) -> None:
-        with self._lock:
-            self._subscribers.discard((channels, q))
-
-
-def _event(ptr: Pointer) -> bytes:
-    data = json.dumps({"channel": ptr.channel, "version": ptr.version, "digest": ptr.digest,
-                       "pinned": ptr.pinned}, sort_keys=True)
-    return f"event: channel\nid: {ptr.channel}:{ptr.version}\ndata: {data}\n\n".encode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    app: FlagServer
-    protocol_version = "HTTP/1.1"
-    server_version = "safeflags-serve"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:  # the stdlib's name
-        url = urllib.parse.urlsplit(self.path)
-        path = urllib.parse.unquote(url.path)
-        try:
-            if path == "/events":
-                return self._events(urllib.parse.parse_qs(url.query).get("channel", []))
-            if path == "/healthz":
-                return self._send(200, b"ok\n", "text/plain")
-            if path.endswith("/") and path.startswith(("/channels/", "/history/", "/bundles/", "/events/")):
-                return self._listing(path[1:])
-            parts = path.strip("/").split("/")
-            if len(parts) == 2 and parts[0] == "channels" and parts[1].endswith(".json"):
-                item = self.app.pointer(parts[1][:-5]) if CHANNEL_RE.match(parts[1][:-5]) else None
-                if item is None:
-                    return self._send(404, b"no such channel\n", "text/plain")
-                return self._send(200, item[0], "application/json", etag=item[1], cache="no-cache")
-            if len(parts) == 2 and parts[0] == "bundles" and parts[1].endswith(".pb"):
-                digest = parts[1][:-3]
-                data = self.app.bundle(digest) if DIGEST_RE.match(digest) else None
-                if data is None:
-                    return self._send(404, b"no such bundle\n", "text/plain")
-                return self._send(200, data, "application/octet-stream", etag=f'"{digest}"',
-                                  cache="public, max-age=31536000, immutable")
-            if len(parts) == 3 and parts[0] in ("history", "events") and CHANNEL_RE.match(parts[1]):
-                obj = self.app.store.backend.get("/".join(parts))
-                if obj is not None:
-                    return self._send(200, obj.data, "application/json", cache="public, max-age=31536000")
-            return self._send(404, b"not found\n", "text/plain")
-        except StoreError as exc:
-            self._send(502, f"store error: {exc}\n".encode(), "text/plain")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _send(self, status: int, body: bytes, ctype: str, *, etag: str | None = None,
-              cache: str | None = None) -> None:
-        if etag is not None and etag in _etags(self.headers.get("If-None-Match", "")):
-            self.send_response(304)
-            self.send_header("ETag", etag)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+        if self._closed:
             return
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        if etag is not None:
-            self.send_header("ETag", etag)
-        if cache is not None:
-            self.send_header("Cache-Control", cache)
-        self.end_headers()
-        self.wfile.write(body)
+        self._closed = True
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            with contextlib.suppress(Exception):
+                done.result(timeout=SHUTDOWN_GRACE + 10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+        self.sock.close()
 
-    def _listing(self, prefix: str) -> None:
-        entries = self.app.store.backend.list(prefix)
-        body = json.dumps([{"key": e.key, "modified": e.modified} for e in entries]).encode()
-        self._send(200, body, "application/json", cache="no-cache")
+    # -- on the loop ----------------------------------------------------------------------------------------------
+    async def _startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        app = build_app(self.state)
+        if self.ofrep_channel is not None:
+            self._setup_ofrep(app)
+        kwargs: dict[str, Any] = {"keepalive_timeout": self.idle_timeout, "access_log": None,
+                                  "lingering_time": 0.0, "auto_decompress": False}
+        # Before accepting: the first requests find every channel known and /healthz its first poll.
+        await self.state.poll(list_channels=True)
+        runner = web.AppRunner(app, handle_signals=False, **kwargs)
+        await runner.setup()
+        self._runner = runner
+        handlers = runner.server
+        assert handlers is not None
+        self._listener = await loop.create_server(
+            lambda: Connection(handlers, loop=loop, guard=self.guard, **kwargs), sock=self.sock, ssl=self.ssl,
+            backlog=self.backlog,  # asyncio listens again with its own default (100) otherwise
+            ssl_handshake_timeout=self.idle_timeout if self.ssl is not None else None)
+        self.state.start()
 
-    def _events(self, channels: list[str]) -> None:
-        wanted = frozenset(c for c in channels if CHANNEL_RE.match(c))
-        if not wanted:
-            return self._send(400, b"give one or more ?channel=NAME\n", "text/plain")
-        for channel in wanted:
-            self.app.pointer(channel)  # start watching it
-        q = self.app.subscribe(wanted)
+    def _setup_ofrep(self, app: web.Application) -> None:
         try:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(b"retry: 1000\n\n")
-            self.wfile.flush()
-            while True:
-                try:
-                    event = q.get(timeout=self.app.heartbeat)
-                except queue.Empty:
-                    event = b": ping\n\n"  # lets clients and proxies tell a quiet stream from a dead one
-                if event is None:
-                    return
-                self.wfile.write(event)
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            return
-        finally:
-            self.app.unsubscribe(wanted, q)
-            self.close_connection = True
+            from safeflags.serve import ofrep  # only a server asked for OFREP needs it
+            # Looked up, not imported by name: the routes module may be older than this server.
+            setup: Callable[..., object] = ofrep.setup
+        except (ImportError, AttributeError) as exc:
+            raise ServeError(f"OFREP is not available in this installation: {exc}") from None
+        setup(app, self.state, self.ofrep_channel, **self.ofrep_options)
 
-
-def _etags(header: str) -> set[str]:
-    return {t.strip() for t in header.split(",") if t.strip()}
+    async def _shutdown(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # no new connections
+        self.state.hub.end_all()  # streams end cleanly: clients reconnect (to another replica) at once
+        await self.state.stop()
+        if self._runner is not None:
+            server = self._runner.server
+            if server is not None:
+                await server.shutdown(SHUTDOWN_GRACE)
+            await self._runner.cleanup()
+        for conn in list(self.guard.open):
+            if conn.transport is not None:
+                conn.transport.abort()
