@@ -47,3 +47,27 @@ if [ "$have" != "$OPENAPI_VERSION" ] || [ ! -f "$openapi/generated/api.github.co
     echo "npm not found: skipping @octokit/openapi (tests/e2e/test_github_api.py skips; on CI it fails)" >&2
   fi
 fi
+
+# The OpenFeature OFREP provider for Node and the server SDK it plugs into,
+# which tests/serve/test_ofrep.py drives through tests/serve/ofrep_js/ to hold
+# `safeflags serve`'s OFREP routes to the real JavaScript client. Pinned;
+# without npm (or offline) those tests skip and say why.
+OFREP_PROVIDER_VERSION=0.1.3
+OFREP_JS=("@openfeature/ofrep-provider@$OFREP_PROVIDER_VERSION" "@openfeature/ofrep-core@0.1.4"
+          "@openfeature/server-sdk@1.23.0" "@openfeature/core@1.12.0")
+ofrep_js=.node-cache/node_modules/@openfeature/ofrep-provider
+have=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
+       "$ofrep_js/package.json" 2>/dev/null || true)
+if [ "$have" != "$OFREP_PROVIDER_VERSION" ]; then
+  if command -v npm > /dev/null; then
+    echo "installing ${OFREP_JS[*]} into .node-cache (log in .node-cache/npm.log) ..." >&2
+    mkdir -p .node-cache
+    if ! npm install --prefix .node-cache --no-save --no-audit --no-fund --ignore-scripts \
+         "${OFREP_JS[@]}" > .node-cache/npm.log 2>&1; then
+      tail -n 20 .node-cache/npm.log >&2
+      echo "could not install the OFREP JS provider: tests/serve/test_ofrep.py skips its Node tests" >&2
+    fi
+  else
+    echo "npm not found: skipping the OFREP JS provider (tests/serve/test_ofrep.py skips its Node tests)" >&2
+  fi
+fi
