@@ -33,7 +33,9 @@ from safeflags.store.layout import (
     Pointer,
     Record,
     bundle_key,
+    chunk_key,
     digest_of,
+    manifest_key,
     pointer_key,
 )
 from safeflags.store.store import BundleStore, GcReport
@@ -42,17 +44,24 @@ __all__ = [
     "MAX_BUNDLE_SIZE", "MAX_POINTER_SIZE", "AccessDenied", "Backend", "BundleStore", "ChannelNotFound",
     "ChannelPinned", "CorruptPointer", "Event", "GcReport", "Limits", "NotModified", "NotRegularFile", "Obj",
     "ObjectInfo", "ObjectTooLarge", "Pointer", "PublishRefused", "Record", "StoreError", "StoreNotFound",
-    "StoreUnavailable", "VersionNotFound", "bundle_key", "digest_of", "open_backend", "open_store", "pointer_key",
+    "StoreUnavailable", "VersionNotFound", "bundle_key", "chunk_key", "digest_of", "manifest_key", "open_backend",
+    "open_store", "pointer_key",
 ]
 
 
 def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retries: int = 3,
-                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE) -> Backend:
-    """The backend for a store URL. `create` lets a file:// store be made on first write."""
+                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE,
+                 token: str | None = None) -> Backend:
+    """The backend for a store URL. `create` lets a file:// store be made on first write;
+    `token` is a bearer token for an http(s):// store (safeflags serve --token)."""
     limits = Limits(bundle=max_bundle_size, pointer=max_pointer_size)
     if "://" not in url:
         url = "file://" + url
     scheme, rest = url.split("://", 1)
+    if token is not None and scheme not in ("http", "https"):
+        # Dropping it would leave the caller believing the store checks it.
+        raise StoreError(f"token= is for http(s):// stores, not {scheme}:// ({url!r}): a {scheme}:// store "
+                         "takes its access from the file system or the AWS environment")
     if scheme == "file":
         from safeflags.store.file import FileBackend
         if not rest:
@@ -74,7 +83,7 @@ def open_backend(url: str, *, create: bool = False, timeout: float = 10.0, retri
                          retries=retries, limits=limits)
     if scheme in ("http", "https"):
         from safeflags.store.http import HttpBackend
-        return HttpBackend(url, timeout=timeout, limits=limits)
+        return HttpBackend(url, timeout=timeout, limits=limits, token=token)
     raise StoreError(f"unsupported store URL {url!r}: use file://DIR, s3://BUCKET/PREFIX or https://...")
 
 

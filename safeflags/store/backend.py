@@ -12,6 +12,8 @@ from safeflags.store.errors import ObjectTooLarge, StoreError
 
 MAX_BUNDLE_SIZE = 64 << 20  # 64 MiB: a 250,000-flag bundle is a fraction of it
 MAX_POINTER_SIZE = 64 << 10  # 64 KiB: a pointer or a history record is well under 2 KiB
+# Keys read under the bundle limit: a bundle's manifest and each of its chunks are never larger than it.
+BUNDLE_SIZED = ("bundles/", "manifests/", "chunks/")
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,9 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class Limits:
-    """The most bytes one read may return: `bundle` for bundles and
-    listings, `pointer` for every small JSON object (pointers, history
-    records, audit entries)."""
+    """The most bytes one read may return: `bundle` for bundles, their
+    manifests and chunks, and listings, `pointer` for every small JSON object
+    (pointers, history records, audit entries)."""
 
     bundle: int = MAX_BUNDLE_SIZE
     pointer: int = MAX_POINTER_SIZE
@@ -42,12 +44,16 @@ class Limits:
                 raise StoreError(f"max_{name}_size must be a positive number of bytes, not {value!r}")
 
     def of(self, key: str) -> int:
-        return self.bundle if key.startswith("bundles/") else self.pointer
+        return self.bundle if key.startswith(BUNDLE_SIZED) else self.pointer
+
+    def option(self, key: str) -> str:
+        """The option that sets the limit of `key`."""
+        return "max_bundle_size" if key.startswith(BUNDLE_SIZED) else "max_pointer_size"
 
     def refuse(self, key: str, where: str, size: int | None = None) -> ObjectTooLarge:
         """The error for `key` found bigger than its limit (`size` when the store said how big)."""
         limit = self.of(key)
-        option = "max_bundle_size" if key.startswith("bundles/") else "max_pointer_size"
+        option = self.option(key)
         told = f" ({size:,} bytes)" if size is not None else ""
         return ObjectTooLarge(f"{where} is larger than {limit:,} bytes{told}, the {option} limit: "
                               "refused unread")

@@ -121,8 +121,8 @@ class FileBackend:
         return self.root / key
 
     def get(self, key: str, if_none_match: str | None = None) -> Obj | None:
-        option = "the max_bundle_size" if key.startswith("bundles/") else "the max_pointer_size"
-        data = read_regular(self._path(key), self.limits.of(key), f"{self.url}/{key}", option)
+        data = read_regular(self._path(key), self.limits.of(key), f"{self.url}/{key}",
+                            "the " + self.limits.option(key))
         if data is None:
             return None
         etag = _etag(data)

@@ -22,7 +22,15 @@ writes and lists them, strongly consistent):
   publish puts back bytes gc took; a pin of a collected version fails).
 
 Whatever the interleaving, one of the two sees the other's flag, so no
-pointer ever names a deleted bundle. gc never deletes a bundle more than
+pointer ever names a deleted bundle.
+
+A bundle's manifest goes with it (first, so there is never a manifest
+without its bundle), and then every chunk older than `min_age` that no
+remaining manifest lists. Chunks take no part in the protocol above: a chunk
+taken under a racing publish (one that found it present, so did not write
+it, and had not written its manifest yet when gc listed them) costs the
+clients of that version the whole bundle, never a wrong or missing flag,
+since every chunk and the assembled bundle are checked against their digests. gc never deletes a bundle more than
 GC_HOLD seconds after condemning it, which bounds how long a writer waits
 for a gc that died. `gc/state.json` is also the lock that keeps two gc runs
 apart; one left by a gc that died is taken over once stale.
@@ -37,10 +45,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from safeflags.store import pieces
 from safeflags.store.backend import Backend
 from safeflags.store.claims import Claims, top
 from safeflags.store.errors import PreconditionFailed, StoreError
-from safeflags.store.layout import Pointer, Record, bundle_key, digest_from_key, utc_now
+from safeflags.store.layout import Pointer, Record, bundle_key, digest_from_key, manifest_key, utc_now
 
 log = logging.getLogger("safeflags")
 
@@ -71,6 +80,7 @@ class GcReport:
     kept: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)  # temporary files and stale intents removed
+    chunks: list[str] = field(default_factory=list)  # chunks no remaining manifest lists ("sha256-<hex>")
 
 
 def collect(store: Store, keep: int, *, min_age: float, dry_run: bool, now: float | None,
@@ -92,6 +102,7 @@ def collect(store: Store, keep: int, *, min_age: float, dry_run: bool, now: floa
             doomed.append(digest)
     if dry_run:
         report.deleted = doomed
+        _chunks(backend, report, now, min_age, set(doomed), dry_run=True)
         return report
     lock = _Lock(backend, store.gc_hold)
     try:
@@ -110,8 +121,11 @@ def collect(store: Store, keep: int, *, min_age: float, dry_run: bool, now: floa
                     log.warning("safeflags: gc of %s stopped: slower than %g s", store.url, store.gc_hold)
                     return _sweep(backend, lock, report, now, temp_age)
                 else:
+                    backend.delete(manifest_key(digest))
                     backend.delete(bundle_key(digest))
                     report.deleted.append(digest)
+        lock.condemn([])
+        _chunks(backend, report, now, min_age, set(report.deleted), dry_run=False)
         return _sweep(backend, lock, report, now, temp_age)
     finally:
         lock.release()
@@ -147,6 +161,34 @@ def needed(store: Store, keep: int) -> set[str]:
             if rec is not None:
                 wanted.add(rec.digest)
     return wanted
+
+
+def _chunks(backend: Backend, report: GcReport, now: float, min_age: float, gone: set[str], *,
+            dry_run: bool) -> None:
+    """Delete the chunks older than `min_age` that no manifest lists (but those of bundles in `gone`),
+    and manifests older than `min_age` whose bundle is missing (a publisher killed before writing it,
+    or a gc from before manifests existed)."""
+    # Chunks listed before manifests: a chunk written after the first listing
+    # is no candidate, and a manifest written before the second protects its own.
+    candidates = [e.key for e in backend.list("chunks/") if now - e.modified >= min_age]
+    bundles = {digest_from_key(e.key) for e in backend.list("bundles/")}
+    listed: set[str] = set()
+    for entry in backend.list("manifests/"):
+        digest = digest_from_key(entry.key)
+        if digest is None or digest in gone:
+            continue
+        if digest not in bundles and now - entry.modified >= min_age:
+            if not dry_run:
+                backend.delete(entry.key)
+            continue
+        listed |= pieces.names(pieces.read(backend, digest))
+    for key in candidates:
+        name = digest_from_key(key)
+        if name is None or name in listed:
+            continue
+        if not dry_run:
+            backend.delete(key)
+        report.chunks.append(name)
 
 
 def _sweep(backend: Backend, lock: _Lock, report: GcReport, now: float, temp_age: float) -> GcReport:

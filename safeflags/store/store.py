@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
-from safeflags.store import gc
+from safeflags.store import gc, pieces
 from safeflags.store.backend import Backend
 from safeflags.store.claims import CLAIM_TIMEOUT, Claims, abandoned_key, actor, top
 from safeflags.store.errors import (
@@ -140,9 +140,12 @@ class BundleStore:
         return None if obj is None else Record.from_json(obj.data, f"{self.url}/{history_key(channel, version)}")
 
     # -- writing -------------------------------------------------------------
-    def put_bundle(self, data: bytes) -> str:
-        """Store the bundle under its digest unless it is there already."""
+    def put_bundle(self, data: bytes, *, channel: str | None = None) -> str:
+        """Store the bundle under its digest unless it is there already: its
+        chunks and manifest first (pieces.py; with `channel`, the chunks of the
+        bundle it serves now are taken as there), then the bundle itself."""
         digest = digest_of(data)
+        pieces.write(self.backend, data, digest, pieces.known(self.backend, self._serving(channel)))
         try:
             self.backend.put(bundle_key(digest), data, if_absent=True)
         except PreconditionFailed:
@@ -167,7 +170,7 @@ class BundleStore:
         if len(data) > self.backend.limits.bundle:
             raise StoreError(f"the bundle is {len(data):,} bytes, more than the {self.backend.limits.bundle:,} "
                              f"readers of {self.url} take (max_bundle_size)")
-        digest = self.put_bundle(data)
+        digest = self.put_bundle(data, channel=channel)
         for attempt in range(MAX_ATTEMPTS):
             ptr, etag = self._read(channel)
             if ptr is not None and ptr.pinned and not force:
@@ -272,6 +275,14 @@ class BundleStore:
         return self._read(check_channel(channel))
 
     # -- internals -------------------------------------------------------------
+    def _serving(self, channel: str | None) -> str | None:
+        """The digest `channel` serves, None when unknown (the caller reports a bad pointer itself)."""
+        try:
+            ptr = self._read(channel)[0] if channel is not None else None
+        except StoreError:
+            return None
+        return ptr.digest if ptr is not None else None
+
     def _read(self, channel: str) -> tuple[Pointer | None, str | None]:
         obj = self.backend.get(pointer_key(channel))
         if obj is None:
