@@ -3,6 +3,8 @@ down. One pair of files per (store, channel): `<channel>-<store hash>.pb` and
 `.json` (the pointer it was served under, and when it was fetched). Both are
 written by atomic rename, the bundle first, so a reader never pairs new
 metadata with old bytes; the digest is checked again on every read anyway.
+A bundle fetched in pieces is written piece by piece: the file is the
+assembled bundle, without a second copy of it in memory.
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
+from safeflags.sdk.chunks import Pieces
 from safeflags.store.layout import Pointer
 
 log = logging.getLogger("safeflags")
@@ -28,13 +32,14 @@ class BundleCache:
         self.meta_path = self.dir / f"{channel}-{tag}.json"
         self.store_url = store_url
 
-    def save(self, pointer: Pointer, data: bytes) -> None:
+    def save(self, pointer: Pointer, data: bytes | Pieces) -> None:
         """Best effort: a full disk must not stop a service from serving."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             meta = {"store": self.store_url, "fetched_at": time.time(), "pointer": asdict(pointer)}
-            _atomic_write(self.bundle_path, data)
-            _atomic_write(self.meta_path, json.dumps(meta, sort_keys=True).encode())
+            parts = (data.head, *data.chunks, data.tail) if isinstance(data, Pieces) else (data,)
+            _atomic_write(self.bundle_path, parts)
+            _atomic_write(self.meta_path, (json.dumps(meta, sort_keys=True).encode(),))
         except OSError as exc:
             log.warning("safeflags: cannot write the bundle cache in %s: %s", self.dir, exc)
 
@@ -52,11 +57,12 @@ class BundleCache:
             return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, parts: Iterable[bytes]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-" + path.name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -42,20 +42,22 @@ class Client(Evaluator):
                  public_key: Any = None, stale_after: float | None = None, timeout: float = 5.0,
                  push: bool = True, metrics: Metrics | None = None, warm: bool = True,
                  on_change: Callable[[Update], object] | None = None, min_refresh_interval: float = 1.0,
-                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE):
+                 max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE,
+                 token: str | None = None):
         """Without `store`, a plain SDK client. With it: load from the store
         (else `cache_dir`, else `cold_start`, else code defaults), then refresh
         every `poll_interval` seconds and on push, never twice within
         `min_refresh_interval`. `public_key` (Ed25519: PEM,
         a PEM file, or base64) makes unsigned or wrongly signed bundles faults.
         A bundle over `max_bundle_size` bytes or a pointer over
-        `max_pointer_size` is a fault, refused unread.
+        `max_pointer_size` is a fault, refused unread. `token` is sent as a
+        bearer token to an http(s):// store (`safeflags serve --token`).
         `metrics(event, attrs)` hears of updates, faults and recoveries."""
         super().__init__(snapshot, static=static, on_error=on_error)
         self.delivery: Delivery | None = None
         if store is None:
             options = {"channel": channel, "cold_start": cold_start, "cache_dir": cache_dir,
-                       "public_key": public_key, "stale_after": stale_after, "metrics": metrics}
+                       "public_key": public_key, "stale_after": stale_after, "metrics": metrics, "token": token}
             given = [name for name, value in options.items() if value is not None]
             if given:
                 raise TypeError(f"{', '.join(given)} need store=URL")
@@ -66,7 +68,7 @@ class Client(Evaluator):
             self, store=store, channel=channel, static=static, cold_start=cold_start, cache_dir=cache_dir,
             poll_interval=poll_interval, public_key=public_key, stale_after=stale_after, timeout=timeout,
             push=push, metrics=metrics, warm=warm, on_change=on_change, min_refresh_interval=min_refresh_interval,
-            max_bundle_size=max_bundle_size, max_pointer_size=max_pointer_size)
+            max_bundle_size=max_bundle_size, max_pointer_size=max_pointer_size, token=token)
 
     def details(self, key: str, code_default: Any, ctx: Any = None, *, expect: str | None = None) -> EvaluationDetails:
         d = super().details(key, code_default, ctx, expect=expect)

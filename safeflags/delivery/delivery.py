@@ -8,7 +8,8 @@ at all, the client serves code defaults (ERROR / PROVIDER_NOT_READY).
 
 Then a background thread polls the channel pointer with conditional requests
 (ETag), and, for an http(s):// source, a Server-Sent Events stream wakes it as
-soon as a publish lands. A new bundle is fetched by digest, checked (digest,
+soon as a publish lands. A new bundle is fetched by digest: from its manifest,
+only the chunks the served snapshot lacks (pieces.py), else whole; then checked (digest,
 optional Ed25519 signature of (channel, version, digest), format version,
 replay of an older version),
 built into a snapshot, pre-evaluated, and swapped in with one assignment.
@@ -17,6 +18,7 @@ signature.StateGuard: signed, not expired, not older than the state already
 trusted), and a trusted state past its expiry makes the snapshot STALE.
 Any fault keeps the last good snapshot, is counted, and is reported once per
 incident (a warning on the "safeflags" logger and the `metrics` hook).
+In a forked child the threads start again (fork.py).
 """
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from safeflags.delivery import fork
 from safeflags.delivery.cache import BundleCache
+from safeflags.delivery.pieces import Downloads, Fetched, Unusable
 from safeflags.delivery.signature import (
     SignatureError,
     StateGuard,
@@ -38,75 +41,22 @@ from safeflags.delivery.signature import (
     statement,
     verify,
 )
+from safeflags.delivery.status import DeliveryStatus, Fault, Metrics, Update, store_fault
+from safeflags.sdk.chunks import Pieces
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.snapshot import Snapshot
 from safeflags.store import open_backend
 from safeflags.store.backend import MAX_BUNDLE_SIZE, MAX_POINTER_SIZE, Backend
-from safeflags.store.errors import (
-    AccessDenied,
-    CorruptPointer,
-    NotModified,
-    NotRegularFile,
-    ObjectTooLarge,
-    StoreError,
-    StoreNotFound,
-)
+from safeflags.store.errors import CorruptPointer, NotModified, StoreError
 from safeflags.store.layout import (
     POINTER_FORMAT,
     Pointer,
-    bundle_key,
     check_channel,
     digest_of,
     pointer_key,
 )
 
 log = logging.getLogger("safeflags")
-
-Metrics = Callable[[str, Mapping[str, object]], object]
-
-
-class Fault(Exception):
-    """One failed refresh: `kind` is the counter name, the message is for people."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class Update:
-    """Handed to listeners after a new snapshot is swapped in."""
-
-    channel: str
-    old_version: int | None
-    version: int | None
-    digest: str
-    source_revision: str
-    origin: str  # "store", "cache" or "cold_start"
-
-
-@dataclass(frozen=True)
-class DeliveryStatus:
-    origin: str  # where the served snapshot came from: "store", "cache", "cold_start", "none"
-    store: str
-    channel: str
-    version: int | None  # None for a cold-start bundle (its version is unknown) or nothing
-    digest: str
-    source_revision: str
-    pinned: bool
-    published: str  # when the served version was published (from the pointer)
-    synced_at: float | None  # last time the store confirmed what we serve (epoch seconds)
-    age: float | None  # seconds since synced_at: how stale the snapshot may be
-    stale: bool  # age beyond the configured `stale_after`
-    healthy: bool  # no delivery incident open
-    last_error: str | None
-    last_error_at: float | None
-    faults: Mapping[str, int] = field(default_factory=dict)
-    updates: int = 0
-    push: str = "off"  # "off", "connecting", "connected", "disconnected", "unsupported"
-    push_events: int = 0  # channel events the push stream delivered (refreshes are coalesced)
-    expires: str = ""  # when the trusted signed state expires ("" without a public key)
-
 
 class Delivery:
     def __init__(self, client: Any, *, store: str, channel: str, static: Mapping[str, object] | None = None,
@@ -115,11 +65,17 @@ class Delivery:
                  timeout: float = 5.0, push: bool = True, metrics: Metrics | None = None, warm: bool = True,
                  backend: Backend | None = None, clock: Callable[[], float] | None = None,
                  max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE,
-                 min_refresh_interval: float = 1.0):
+                 min_refresh_interval: float = 1.0, token: str | None = None):
         self.client = client
         self.channel = check_channel(channel)
-        self.backend = backend if backend is not None else open_backend(
-            store, timeout=timeout, retries=1, max_bundle_size=max_bundle_size, max_pointer_size=max_pointer_size)
+        # How to open the store again in a forked child (None: the caller's own backend, kept).
+        self._reopen: Callable[[], Backend] | None = None
+        if backend is None:
+            def reopen() -> Backend:
+                return open_backend(store, timeout=timeout, retries=1, max_bundle_size=max_bundle_size,
+                                    max_pointer_size=max_pointer_size, token=token)
+            self._reopen = reopen
+        self.backend = backend if backend is not None else reopen()
         self.url = self.backend.url
         self.static = dict(static or {})
         self.cold_start = cold_start
@@ -160,6 +116,10 @@ class Delivery:
         self.incident_faults = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self.downloads = Downloads(self.channel, self._emit)
+        self.pid = os.getpid()
+        self.forked_from: int | None = None
+        self._forsaken: list[Any] = []  # what the parent's threads held; see after_fork
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> Delivery:
@@ -171,6 +131,11 @@ class Delivery:
                 self.guard.restore(cached[0])
         if not self.refresh():
             self._fallback()
+        self._start_threads()
+        fork.track(self)
+        return self
+
+    def _start_threads(self) -> None:
         poller = threading.Thread(target=self._poll_loop, name=f"safeflags-poll-{self.channel}", daemon=True)
         self._threads.append(poller)
         poller.start()
@@ -178,9 +143,27 @@ class Delivery:
             from safeflags.delivery.push import PushListener
             self._push = PushListener(self)
             self._threads.append(self._push.start())
-        return self
+
+    def after_fork(self, parent: int) -> None:
+        """In a forked child (fork.py): new locks, events, store connection and threads."""
+        if self.stop_event.is_set():
+            return  # closed before the fork
+        # Kept, never closed: the parent shares their sockets (a shutdown here would cut its connection).
+        self._forsaken += [self.backend, self._push, *self._threads]
+        self._refresh_lock, self._state_lock = threading.Lock(), threading.Lock()
+        self.stop_event, self.wake = threading.Event(), threading.Event()
+        fork.fresh_locks(self.client, getattr(self.client, "snapshot", None))
+        if self._reopen is not None:
+            self.backend = self._reopen()
+            self.url = self.backend.url
+        self._threads, self._push = [], None
+        self.pid, self.forked_from = os.getpid(), parent
+        self._start_threads()
+        log.info("safeflags: restarted delivery of channel %r in forked child pid %d (forked from %d)",
+                 self.channel, self.pid, parent)
 
     def close(self) -> None:
+        fork.untrack(self)
         self.stop_event.set()
         self.wake.set()
         if self._push is not None:
@@ -229,12 +212,12 @@ class Delivery:
             self._synced()
             return False
         except StoreError as exc:
-            raise _store_fault(exc) from None
+            raise store_fault(exc) from None
         if obj is None:
             try:
                 self.backend.check()  # only on this failure path: say whether the store itself is gone
             except StoreError as exc:
-                raise _store_fault(exc) from None
+                raise store_fault(exc) from None
             raise Fault("not_found", f"channel {self.channel!r} does not exist in {self.url}")
         try:
             ptr = Pointer.from_json(obj.data, where)
@@ -264,29 +247,43 @@ class Delivery:
         if not ptr.pinned and ptr.version <= served:
             raise Fault("replay", f"{where} points at version {ptr.version}, not newer than version "
                                   f"{served} already served, and the channel is not pinned")
-        data = self._fetch(ptr)
-        snapshot = self._verify(ptr, data, trusted=False)
+        fetched = self._fetch(ptr)
+        try:
+            snapshot = self._verify(ptr, fetched.bundle, trusted=False)
+        except Fault as fault:
+            if fault.kind != "bad_pieces":
+                raise
+            # Chunks that each match the manifest but do not make the bundle (a forged manifest):
+            # the whole bundle is checked as ever, and faults only if it is bad as well.
+            self.downloads.fell_back(Unusable(fault.kind, str(fault), fetched.fetched))
+            fetched = self.downloads.whole(self.backend, ptr, fetched.fetched)
+            snapshot = self._verify(ptr, fetched.bundle, trusted=False)
         if self.guard is not None:
             self.guard.accept(ptr)
         self._install(snapshot, ptr, "store", obj.etag)
+        self.downloads.count(fetched)
         if self.cache is not None:
-            self.cache.save(ptr, data)
+            self.cache.save(ptr, fetched.bundle)
         self._synced()
         return True
 
-    def _fetch(self, ptr: Pointer) -> bytes:
-        try:
-            obj = self.backend.get(bundle_key(ptr.digest))
-        except StoreError as exc:
-            raise _store_fault(exc) from None
-        if obj is None:
-            raise Fault("missing_bundle", f"bundle {ptr.digest} of version {ptr.version} is missing from {self.url}")
-        return obj.data
+    def _fetch(self, ptr: Pointer) -> Fetched:
+        """The bundle `ptr` names: only the chunks the served snapshot lacks when the store has them."""
+        have: dict[bytes, bytes] = {}
+        if self.origin != "none":
+            try:
+                have = self.client.snapshot.chunk_index()
+            except Exception:  # an evaluator without one: fetch whole
+                have = {}
+        return self.downloads.fetch(self.backend, ptr, have)
 
-    def _verify(self, ptr: Pointer | None, data: bytes, *, trusted: bool) -> Snapshot:
+    def _verify(self, ptr: Pointer | None, data: bytes | Pieces, *, trusted: bool) -> Snapshot:
         """Digest, signature (unless the bytes are the operator's own cold-start
-        file), format, then build and pre-evaluate the snapshot."""
-        if ptr is not None and digest_of(data) != ptr.digest:
+        file), format, then build and pre-evaluate the snapshot (reusing what the
+        served one prepared of the flags that did not change). Pieces are checked
+        by Snapshot.from_pieces, which hashes them as it must before building (one
+        pass over the bundle fewer); anything wrong with them is a "bad_pieces"."""
+        if ptr is not None and isinstance(data, bytes) and digest_of(data) != ptr.digest:
             raise Fault("digest_mismatch", f"bundle for version {ptr.version} does not match its digest "
                                            f"{ptr.digest} ({len(data)} bytes): corrupt or truncated")
         if self.public_key is not None and not trusted:
@@ -295,10 +292,16 @@ class Delivery:
                 verify(statement(self.channel, ptr.version, ptr.digest), ptr.signature, self.public_key)
             except SignatureError as exc:
                 raise Fault("bad_signature", f"version {ptr.version} of {self.channel!r}: {exc}") from None
+        previous = self.client.snapshot if self.origin != "none" else None
         try:
-            snapshot = Snapshot.from_bytes(data, static=self.static, digest=ptr.digest if ptr else None)
+            if isinstance(data, Pieces):
+                assert ptr is not None  # pieces come from the store, always under a pointer
+                snapshot = Snapshot.from_pieces(data, self.static, digest=ptr.digest, previous=previous)
+            else:
+                snapshot = Snapshot.from_bytes(data, static=self.static, digest=ptr.digest if ptr else None,
+                                               previous=previous)
         except BundleError as exc:
-            raise Fault("bad_bundle", str(exc)) from None
+            raise Fault("bad_pieces" if isinstance(data, Pieces) else "bad_bundle", str(exc)) from None
         if self.warm:
             snapshot.warm()  # pre-evaluate here, off the request path
         return snapshot
@@ -409,16 +412,7 @@ class Delivery:
                 push=self._push.state if self._push is not None else "off",
                 push_events=self._push.events if self._push is not None else 0,
                 expires=self.guard.expires if self.guard is not None else "",
+                fetched=self.downloads.how, fetched_bytes=self.downloads.last,
+                fetched_bytes_total=self.downloads.total, fallbacks=dict(self.downloads.fallbacks),
+                pid=self.pid, forked_from=self.forked_from,
             )
-
-
-def _store_fault(exc: StoreError) -> Fault:
-    if isinstance(exc, ObjectTooLarge):
-        return Fault("too_large", str(exc))
-    if isinstance(exc, NotRegularFile):
-        return Fault("special_file", str(exc))
-    if isinstance(exc, AccessDenied):
-        return Fault("access_denied", str(exc))
-    if isinstance(exc, StoreNotFound):
-        return Fault("not_found", str(exc))
-    return Fault("unavailable", str(exc))

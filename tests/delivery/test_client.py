@@ -208,3 +208,45 @@ def test_a_corrupt_pointer_is_a_fault(pub: Publisher) -> None:
         assert client.get_int("t.n", 0) == 1
         pub.store.backend.put(pointer_key("prod"), good)
         wait_until(lambda: client.delivery_status().healthy, what="recovery")  # type: ignore[union-attr]
+
+
+def test_a_token_is_for_http_stores_only(pub: Publisher, tmp_path: Path) -> None:
+    from safeflags.store import StoreError, open_backend
+    pub.publish(1)
+    with pytest.raises(StoreError, match=r"token= is for http\(s\):// stores, not file://"):
+        Client(store=pub.url, channel="prod", token="s3cret")
+    with pytest.raises(StoreError, match=r"token= is for http\(s\):// stores, not s3://"):
+        open_backend("s3://bucket/prefix", token="s3cret")
+    with pytest.raises(TypeError, match="token need store=URL"):
+        Client(token="s3cret")
+
+
+def test_the_token_opens_a_store_behind_safeflags_serve(pub: Publisher) -> None:
+    from safeflags.serve import FlagServer
+    from safeflags.store import open_store
+    pub.publish(1)
+    srv = FlagServer(open_store(pub.url), watch_interval=0.05, heartbeat=0.5, token="s3cret").start()
+    try:
+        with Client(store=srv.url, channel="prod", poll_interval=POLL, token="s3cret") as client:
+            assert client.get_int("t.n", 0) == 1
+            pub.publish(2)
+            wait_until(lambda: client.get_int("t.n", 0) == 2, what="the update through the server")
+        with Client(store=srv.url, channel="prod", poll_interval=POLL, push=False) as anonymous:
+            st = anonymous.delivery_status()
+            assert st is not None and st.origin == "none" and "access_denied" in st.faults
+    finally:
+        srv.close()
+
+
+def test_status_says_how_updates_were_fetched(pub: Publisher) -> None:
+    import os
+    pub.publish(1)
+    with Client(store=pub.url, channel="prod", poll_interval=3600, push=False) as client:
+        st = client.delivery_status()
+        assert st is not None
+        assert (st.fetched, st.fetched_bytes, st.fetched_bytes_total) == ("whole", len(numbered(1)), len(numbered(1)))
+        assert st.pid == os.getpid() and st.forked_from is None and st.fallbacks == {}
+        pub.publish(2)
+        assert client.refresh()
+        st = client.delivery_status()
+        assert st is not None and st.fetched_bytes_total == len(numbered(1)) + st.fetched_bytes
