@@ -15,6 +15,8 @@ def run(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
     for digest in report.deleted:
         click.echo(f"{verb} {digest}")
     click.echo(f"{verb} {len(report.deleted)} bundle(s), kept {len(report.kept)} in {st.url}")
+    if report.chunks:
+        click.echo(f"{verb} {len(report.chunks)} chunk(s) no kept bundle's manifest lists")
     if report.swept:
         click.echo(f"removed {len(report.swept)} leftover(s) of interrupted writes: {', '.join(report.swept[:5])}"
                    + (", ..." if len(report.swept) > 5 else ""))
@@ -32,6 +34,8 @@ def run(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
 def command(store_url: str, keep: int, min_age: float, dry_run: bool) -> int:
     """Delete old bundles. Never deletes a channel's current or pinned bundle,
     one of its last KEEP versions, a publish, pin or rollback in flight, or a
-    recent bundle; safe to run while others publish. Also removes temporary
+    recent bundle; safe to run while others publish. A deleted bundle's manifest
+    goes with it, and so do the chunks (older than --min-age) that no kept
+    bundle's manifest lists. Also removes temporary
     files that killed writes left, once they are an hour old."""
     return run(store_url, keep, min_age, dry_run)

@@ -49,6 +49,8 @@ def test_publish_pin_rollback_unpin_gc(store_url: str, bundles: list[Path]) -> N
     assert code == 0 and out.splitlines()[1].split()[:3] == ["prod", "3", "3"]
     code, out, _ = sf("gc", "--store", store_url, "--keep", 1, "--min-age", 0)
     assert code == 0 and "deleted 2 bundle(s), kept 1" in out
+    # The two deleted bundles share no chunk with the kept one: their manifests and chunks go too.
+    assert "deleted 2 chunk(s) no kept bundle's manifest lists" in out
 
 
 def test_clear_errors(store_url: str, bundles: list[Path], tmp_path: Path) -> None:
