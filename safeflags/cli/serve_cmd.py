@@ -5,6 +5,7 @@ import contextlib
 import os
 import resource
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import click
 
 from safeflags.cli._common import EXIT_OK, exits
 from safeflags.cli._store import store, store_option
+from safeflags.ops.context import parse_pairs
+from safeflags.store import BundleStore
+from safeflags.v1 import bundle_pb2
 
 TOKEN_ENV = "SAFEFLAGS_SERVE_TOKEN"
 
@@ -40,8 +44,17 @@ def raise_open_files() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def ofrep_static(st: BundleStore, channel: str, pairs: Sequence[str]) -> dict[str, object]:
+    """`--ofrep-static DIM=VALUE` typed by the catalog of the channel's current bundle, as
+    `Client(static=...)` would take them: a name that is not a static dimension there is an
+    error now, not a value silently ignored on every request."""
+    bundle = bundle_pb2.Bundle.FromString(st.bundle(st.pointer(channel).digest))
+    return parse_pairs(pairs, {d.name: d for d in bundle.dimensions}, "--ofrep-static", static_only=True)
+
+
 def run(store_url: str, host: str, port: int, *, token_file: Path | None = None, ofrep_channel: str | None = None,
-        ofrep_targeting_key: str | None = None, ofrep_max_contexts: int | None = None, **options: Any) -> int:
+        ofrep_targeting_key: str | None = None, ofrep_max_contexts: int | None = None,
+        ofrep_static_pairs: Sequence[str] = (), **options: Any) -> int:
     try:
         from safeflags.serve import FlagServer
     except ModuleNotFoundError as exc:
@@ -49,10 +62,14 @@ def run(store_url: str, host: str, port: int, *, token_file: Path | None = None,
             raise
         raise click.ClickException("safeflags serve needs aiohttp: pip install 'safeflags[serve]'") from None
 
+    if ofrep_static_pairs and ofrep_channel is None:
+        raise click.UsageError("--ofrep-static needs --ofrep-channel")
     token = read_token(token_file)
     st = store(store_url)
     st.backend.check()
     ofrep: dict[str, Any] = {}
+    if ofrep_channel is not None and ofrep_static_pairs:
+        ofrep["static_dims"] = ofrep_static(st, ofrep_channel, ofrep_static_pairs)
     if ofrep_targeting_key is not None:
         ofrep["targeting_key"] = ofrep_targeting_key
     if ofrep_max_contexts is not None:
@@ -64,7 +81,8 @@ def run(store_url: str, host: str, port: int, *, token_file: Path | None = None,
     extras = [f"events: {server.url}/events?channel=NAME", "token required" if token else "no token",
               f"{files} open files"]
     if ofrep_channel:
-        extras.append(f"OFREP on channel {ofrep_channel!r}")
+        pinned = "".join(f", {k}={v!r}" for k, v in sorted(ofrep.get("static_dims", {}).items()))
+        extras.append(f"OFREP on channel {ofrep_channel!r}{pinned}")
     click.echo(f"serving {st.url} on {server.url} ({', '.join(extras)})", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -111,6 +129,10 @@ seconds = click.FloatRange(min=0.01)
               help="Also answer OFREP (POST /ofrep/v1/evaluate/flags...) evaluating this channel.")
 @click.option("--ofrep-targeting-key", metavar="DIM",
               help="The dimension OFREP's targetingKey fills (default: user_id).")
+@click.option("--ofrep-static", "ofrep_static_pairs", metavar="DIM=VALUE", multiple=True,
+              help="Pin a static dimension for every OFREP request, as Client(static=...) does in-process "
+                   "(a request's own value for it is ignored); repeatable. Typed by the catalog of the "
+                   "channel's current bundle: an undeclared or non-static dimension is an error.")
 @click.option("--ofrep-max-contexts", type=click.IntRange(min=1),
               help="Specialised snapshots OFREP keeps, one per distinct static context (default: 64).")
 @exits

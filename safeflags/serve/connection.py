@@ -22,15 +22,20 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import hdrs
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
 from safeflags.serve.metrics import Metrics
 
 _BUSY = b"too many connections from this address\n"
+SERVER = "safeflags"
+"""The Server header of every answer: naming the HTTP stack and its version only helps an attacker."""
 REFUSED = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-           b"Retry-After: 1\r\nConnection: close\r\n\r\n%s" % (len(_BUSY), _BUSY))
+           b"Retry-After: 1\r\nConnection: close\r\nServer: %s\r\n\r\n%s" % (len(_BUSY), SERVER.encode(), _BUSY))
 
 
 class Guard:
@@ -96,6 +101,13 @@ class Connection(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self.admitted:
             super().data_received(data)
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> StreamResponse:
+        # Answers to requests that never reached the app (malformed ones) skip its on_response_prepare.
+        resp = super().handle_error(request, status, exc, message)
+        resp.headers[hdrs.SERVER] = SERVER
+        return resp
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         if isinstance(kw.get("exc_info"), HttpProcessingError):

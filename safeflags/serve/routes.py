@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from safeflags.serve.connection import Connection
+from safeflags.serve.connection import SERVER, Connection
 from safeflags.serve.state import ServeState
 from safeflags.serve.stream import Subscriber, event_of
 from safeflags.store import StoreError
@@ -200,10 +200,15 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"})
 
 
+async def server_header(_request: web.Request, resp: web.StreamResponse) -> None:
+    resp.headers["Server"] = SERVER  # else aiohttp names itself and its version
+
+
 def build_app(state: ServeState) -> web.Application:
     app = web.Application(middlewares=[gate], client_max_size=state.settings.max_body,
                           handler_args=None)
     app[STATE] = state
+    app.on_response_prepare.append(server_header)  # every answer of a route, streams and OFREP's included
     routes = [
         ("/healthz", healthz, "healthz"), ("/metrics", metrics, "metrics"), ("/events", events, "events"),
         ("/channels/{name}.json", channel, "channel"),

@@ -203,13 +203,22 @@ class FlagServer:
     async def _shutdown(self) -> None:
         if self._listener is not None:
             self._listener.close()  # no new connections
-        self.state.hub.end_all()  # streams end cleanly: clients reconnect (to another replica) at once
-        await self.state.stop()
-        if self._runner is not None:
-            server = self._runner.server
+        # Every stream is ended before the grace period starts, so each body ends whole (its last
+        # chunk, then FIN) and clients reconnect (to another replica) at once instead of seeing a
+        # cut after the grace. Ours end through the hub; the app's own (OFREP's) through its
+        # on_shutdown hooks, which aiohttp's runner.cleanup() would only call after the grace.
+        self.state.hub.end_all()
+        runner = self._runner
+        if runner is not None:
+            await runner.shutdown()
+            server = runner.server
             if server is not None:
                 await server.shutdown(SHUTDOWN_GRACE)
-            await self._runner.cleanup()
+        # After the grace: requests still in flight may need a store read.
+        await self.state.stop()
+        if runner is not None:
+            # runner.cleanup() would run the on_shutdown hooks a second time.
+            await runner.app.cleanup()
         for conn in list(self.guard.open):
             if conn.transport is not None:
                 conn.transport.abort()

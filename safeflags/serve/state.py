@@ -12,6 +12,11 @@ bytes in an LRU and read once however many clients ask at the same moment; a
 bundle or chunk whose bytes do not hash to its name is never served. A channel
 the store does not have is remembered for `negative_ttl`, so a client asking for
 thousands of unknown channels costs one read each per interval, not per request.
+An immutable object the store does not have is remembered the same way, but only
+for one `watch_interval`: it is content-addressed, so it may be written a moment
+later (a publish writes the bundle before moving the pointer), and a pointer that
+moves to a digest forgets that digest's absence at once. A store error is never
+remembered as an absence.
 
 Everything except the store reads runs on the event loop: no locks.
 """
@@ -37,6 +42,8 @@ log = logging.getLogger("safeflags.serve")
 T = TypeVar("T")
 MAX_UNKNOWN = 4096
 """Unknown channel names remembered at most; the oldest are forgotten first."""
+MAX_ABSENT = 4096
+"""Absent immutable objects remembered at most; the oldest are forgotten first."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class ServeState:
         self._pointers: dict[str, tuple[bytes, str, Pointer]] = {}
         self._store_etags: dict[str, str] = {}  # the store's own etags, for conditional polls
         self._unknown: OrderedDict[str, float] = OrderedDict()  # channel -> when the store said it has none
+        self._absent: OrderedDict[str, float] = OrderedDict()  # immutable key -> when the store said it has none
         self._loading: dict[str, asyncio.Task[Any]] = {}  # single flight: one store read per key at a time
         self._objects = ObjectCache(settings.cache_bytes)
         self._listeners: list[Callable[[str, Pointer], None]] = []
@@ -129,6 +137,11 @@ class ServeState:
         data = self._objects.get(key)
         if data is not None:
             return data
+        seen = self._absent.get(key)
+        if seen is not None:
+            if time.monotonic() - seen < self.settings.watch_interval:
+                return None
+            del self._absent[key]
         task = self._loading.get(key)
         if task is None:
             task = self._spawn(self._read_immutable(key, digest))
@@ -231,6 +244,8 @@ class ServeState:
         old = self._pointers.get(channel)
         self._pointers[channel] = (obj.data, etag, ptr)
         self._unknown.pop(channel, None)
+        for folder in ("bundles", "manifests"):  # written before the pointer moved, so present now
+            self._absent.pop(f"{folder}/{ptr.digest}.pb", None)
         if old is not None and old[1] == etag:
             return
         if old is not None:
@@ -257,8 +272,12 @@ class ServeState:
 
     async def _read_immutable(self, key: str, digest: str | None) -> bytes | None:
         self.metrics.inc("store_reads_total", kind=key.split("/", 1)[0])
-        obj = await self.read(self.store.backend.get, key)
+        obj = await self.read(self.store.backend.get, key)  # a StoreError propagates: not an absence
         if obj is None:
+            self._absent[key] = time.monotonic()
+            self._absent.move_to_end(key)
+            while len(self._absent) > MAX_ABSENT:
+                self._absent.popitem(last=False)
             return None
         if digest is not None and "sha256-" + hashlib.sha256(obj.data).hexdigest() != digest:
             # Cached for a year by every client and CDN if served: refuse it instead.
