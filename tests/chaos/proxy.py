@@ -1,22 +1,29 @@
 """A fault-injecting HTTP proxy between a client and `safeflags serve`.
 
 Each mode is one class of delivery fault; `mode = "ok"` passes everything
-through. Faults that need a new bundle to bite (truncate, corrupt, endless,
-huge) touch bundle downloads only; faults about the pointer (old_version,
-bad_signature, bloated) touch pointer reads only; the rest touch every
-request.
+through. Faults that need a new bundle to bite (truncate, corrupt, wrong,
+endless, huge, trickle, stall) touch bundle downloads only; faults about the
+pointer (old_version, bad_signature, bloated) touch pointer reads only; the
+rest (drop, reset, delay, 5xx) touch every request.
+
+`only` narrows every fault to requests whose path starts with one of its
+prefixes (e.g. ("/manifests/", "/chunks/"): the pieces of a bundle and not the
+bundle itself), and makes the body faults damage those paths instead of
+/bundles/ alone; every other request passes through untouched.
 """
 from __future__ import annotations
 
 import base64
 import http.client
 import json
+import socket
+import struct
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = {"ok", "drop", "delay", "trickle", "5xx", "truncate", "corrupt", "old_version", "bad_signature",
-         "stall", "endless", "huge", "bloated"}
+MODES = {"ok", "drop", "reset", "delay", "trickle", "5xx", "truncate", "corrupt", "wrong", "old_version",
+         "bad_signature", "stall", "endless", "huge", "bloated"}
 HOLD = 30.0  # how long a delayed or stalled request waits unless the fault ends: past any client timeout
 DRIP_GAP = 0.02  # seconds between two trickled bytes
 TRICKLE_PADDING = 1_000_000  # bytes promised beyond the body: hours of trickle
@@ -29,6 +36,11 @@ class FaultProxy:
         self.upstream = upstream
         self.mode = "ok"
         self.old_pointer: bytes | None = None  # served in old_version mode
+        self.only: tuple[str, ...] | None = None  # path prefixes the fault is limited to (None: its default)
+        # In "wrong" mode: the body served instead, by path prefix (e.g. another bundle's chunk); a path
+        # with none gets its own bytes reversed.
+        self.wrong: dict[str, bytes] = {}
+        self.faulted = 0  # requests a fault other than "ok" applied to
         self.released = threading.Event()  # ends delays and stalls
         self.stalled = threading.Event()  # set once a stalled download has started
         self.requests = 0
@@ -76,11 +88,23 @@ class FaultProxy:
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         mode = self.mode
-        is_bundle = h.path.startswith("/bundles/")
+        if self.only is not None and not h.path.startswith(self.only):
+            mode = "ok"
+        if mode != "ok":
+            self.faulted += 1
+        is_bundle = h.path.startswith(self.only if self.only is not None else ("/bundles/",))
         is_pointer = h.path.startswith("/channels/") and h.path.endswith(".json")
         if mode == "drop":
             h.close_connection = True
             h.connection.shutdown(2)
+            return
+        if mode == "reset":
+            # An RST, not a FIN: no linger, and every reference to the socket closed now.
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.close_connection = True
+            h.rfile.close()
+            h.wfile.close()
+            h.connection.close()
             return
         if mode == "delay":
             self.released.wait(HOLD)
@@ -100,6 +124,8 @@ class FaultProxy:
         if is_bundle and status == 200:
             if mode == "corrupt":
                 body = bytes(b ^ 0x5A for b in body[:16]) + body[16:]
+            elif mode == "wrong":
+                body = next((v for k, v in self.wrong.items() if h.path.startswith(k)), body[::-1])
             elif mode in ("endless", "huge"):
                 return self.flood(h, body, HUGE if mode == "huge" else None)
             elif mode == "trickle":
