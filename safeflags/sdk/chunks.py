@@ -127,9 +127,44 @@ def is_boundary(key: bytes) -> bool:
     return mmh3.hash(key, _SEED, signed=False) % BOUNDARY_MODULUS == 0
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A bundle's pieces and, per chunk, its first and last flag key (None for a chunk without flags)."""
+
+    pieces: Pieces
+    bounds: tuple[tuple[str, str] | None, ...]
+
+
 def split(data: bytes) -> Pieces | None:
     """Cut bundle bytes into pieces; None when its flags are not one contiguous
     run (a bundle serialised by something else), so it cannot be chunked."""
+    return _cut(data, None)
+
+
+def cut(data: bytes) -> Cut | None:
+    """`split`, with each chunk's key range; None also when a key is not UTF-8."""
+    bounds: list[tuple[str, str] | None] = []
+    try:
+        found = _cut(data, bounds)
+    except UnicodeDecodeError:
+        return None
+    return None if found is None else Cut(found, tuple(bounds))
+
+
+def key_range(chunk: bytes) -> tuple[str, str] | None:
+    """First and last key of a chunk (None when it holds no flags); ValueError when it is
+    not a run of flag records with UTF-8 keys in strictly increasing order."""
+    first = last = None
+    for raw, _ in flag_records(chunk):
+        key = raw.decode("utf-8")
+        if last is not None and key <= last:
+            raise ValueError(f"flags not sorted by key or duplicated at {key[:80]!r}")
+        first = key if first is None else first
+        last = key
+    return None if first is None or last is None else (first, last)
+
+
+def _cut(data: bytes, bounds: list[tuple[str, str] | None] | None) -> Pieces | None:
     try:
         records = list(_records(data))
     except ValueError:
@@ -143,12 +178,16 @@ def split(data: bytes) -> Pieces | None:
     view = memoryview(data)
     chunks: list[bytes] = []
     chunk_start = start
-    for first, last in spans:
-        if last - chunk_start >= MAX_CHUNK_BYTES or is_boundary(flag_key(view[first:last])):
+    low = b""
+    for i, (first, last) in enumerate(spans):
+        key = flag_key(view[first:last])
+        if first == chunk_start:
+            low = key
+        if last - chunk_start >= MAX_CHUNK_BYTES or is_boundary(key) or i == len(spans) - 1:
             chunks.append(data[chunk_start:last])
             chunk_start = last
-    if chunk_start < stop:
-        chunks.append(data[chunk_start:stop])
+            if bounds is not None:
+                bounds.append((low.decode("utf-8"), key.decode("utf-8")))
     return Pieces(data[:start], tuple(chunks), data[stop:])
 
 

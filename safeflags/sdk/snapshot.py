@@ -5,30 +5,37 @@ Loading does only what must happen before the first request: digest check,
 protobuf parse, format check, and a key index (25,000 flags load in a few
 tens of milliseconds). Each flag is checked, pre-evaluated and compiled on
 first use and memoised; `warm()` does it for all flags up front when a
-service prefers paying at start-up. The memo is safe without a lock: two
-threads preparing the same flag build equal entries and the last dict store
-wins, and the bundle itself is never modified, so every result is a pure
-function of (bundle, static context).
+service prefers paying at start-up. A snapshot built against the one it
+replaces (`previous=`) takes over every flag whose bytes and dependencies did
+not change and prepares only the rest (safeflags.sdk.intake). The memo is
+safe without a lock: two threads preparing the same flag build equal entries
+and the last dict store wins, and the bundle itself is never modified, so
+every result is a pure function of (bundle, static context).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any, cast
 
 # protobuf ships no type information and types-protobuf is not a dependency (yet).
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from safeflags.sdk import chunks, intake
+from safeflags.sdk.binding import Rebinding, SnapshotRetired, prerequisite_check, rebound
 from safeflags.sdk.check import check_flag
-from safeflags.sdk.chunks import Pieces, split
+from safeflags.sdk.chunks import Pieces
 from safeflags.sdk.codegen import compile_flag, compile_graph, normalize_context
 from safeflags.sdk.details import FlagError, Resolution
 from safeflags.sdk.graph import reached
+from safeflags.sdk.inputs import describe as _describe
+from safeflags.sdk.inputs import parse_digest, read_static
 from safeflags.sdk.interpret import BUDGET_SPENT, FAILED, Env, PrerequisiteMemo, evaluate
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.partial import SpecializedFlag, pinned_dims, specialize_flag
@@ -46,19 +53,8 @@ MAX_PROBLEM_CHARS = 500
 snapshot counts hold under 2 MB whatever the requests or the bundle."""
 
 log = logging.getLogger("safeflags")
-_HEX = re.compile(r"[0-9a-f]{64}\Z")
 T = common_pb2
-
-
-def parse_digest(text: str) -> str:
-    """Lower-case hex of a SHA-256 given as "sha256-<hex>" or "<hex>"."""
-    # A str subclass is read as its characters, never through its own methods.
-    exact = str.__str__(text) if issubclass(type(text), str) else None
-    hexpart = exact.strip().lower().removeprefix("sha256-") if exact is not None else ""
-    if not _HEX.match(hexpart):
-        given = repr(exact) if exact is not None else f"of type {type(text).__name__}"
-        raise BundleError(f"expected digest {given[:80]} is not a SHA-256 (sha256-<64 hex digits>)")
-    return hexpart
+_TYPES = (T.FLAG_TYPE_BOOL, T.FLAG_TYPE_STRING, T.FLAG_TYPE_INT, T.FLAG_TYPE_FLOAT, T.FLAG_TYPE_JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +80,30 @@ class Snapshot:
 
     def __init__(self, bundle: bundle_pb2.Bundle, *, static: Mapping[str, object] | None = None,
                  digest: str | None = None, ready: bool = True):
-        static, unnamed = _read_static(static)
-        if bundle.format_version > FORMAT_VERSION:
-            raise BundleError(f"bundle format {bundle.format_version} is newer than this SDK reads "
+        self._setup(bundle, _index(bundle.flags), static, digest, ready)
+        self._bundle: bundle_pb2.Bundle | None = bundle
+
+    def _setup(self, header: bundle_pb2.Bundle, flags: dict[str, bundle_pb2.CompiledFlag],
+               static: Mapping[str, object] | None, digest: str | None, ready: bool, *,
+               read: tuple[dict[str, object], list[str]] | None = None) -> None:
+        """Everything but the flags' own parse: `header` gives the format, revisions,
+        dimensions and string table (its `flags` are not read), `flags` the index;
+        `read`: the static context as `read_static` already read it."""
+        static, unnamed = read if read is not None else read_static(static)
+        if header.format_version > FORMAT_VERSION:
+            raise BundleError(f"bundle format {header.format_version} is newer than this SDK reads "
                               f"({FORMAT_VERSION}): upgrade safeflags")
-        self.bundle = bundle
+        self._bundle = None
         self.ready = ready
-        self.digest = digest or "sha256-" + hashlib.sha256(bundle.SerializeToString(deterministic=True)).hexdigest()
-        self.format_version = bundle.format_version
-        self.source_revision = bundle.source_revision
-        self.compiler_version = bundle.compiler_version
-        self.flags = _index(bundle.flags)
-        dims = list(bundle.dimensions)
+        self.digest = digest or "sha256-" + hashlib.sha256(header.SerializeToString(deterministic=True)).hexdigest()
+        self.format_version = header.format_version
+        self.source_revision = header.source_revision
+        self.compiler_version = header.compiler_version
+        self.flags = flags
+        dims = list(header.dimensions)
+        self.dimensions = dims
         self.static_context: Mapping[str, object] = static  # as given (str keys), for the next bundle
-        self.env = Env(tuple(d.name for d in dims), bundle.strings, self.flags)
+        self.env = Env(tuple(d.name for d in dims), header.strings, self.flags)
         self.pinned = pinned_dims(static, dims)
         self.static = {dims[i].name: v for i, v in self.pinned.items()}
         self.ignored_static = sorted([*(k for k in static if k not in self.static), *unnamed])
@@ -107,22 +113,52 @@ class Snapshot:
         self.fast_int: dict[str, Any] = {}
         self.fast_float: dict[str, Any] = {}
         self.fast_json: dict[str, Any] = {}
-        self.fast: dict[int, dict[str, Any]] = {T.FLAG_TYPE_BOOL: self.fast_bool, T.FLAG_TYPE_STRING: self.fast_string,
-                     T.FLAG_TYPE_INT: self.fast_int, T.FLAG_TYPE_FLOAT: self.fast_float,
-                     T.FLAG_TYPE_JSON: self.fast_json}
+        self.fast: dict[int, dict[str, Any]] = {}
+        self._adopt_fast({t: {} for t in _TYPES})
         self._entries: dict[str, PreparedFlag] = {}
         self._outcome_fns: dict[str, Callable[..., Any]] = {}
         self._local: dict[str, tuple[object] | None] = {}
         self._specs: dict[str, SpecializedFlag | None] = {}
+        # For the next bundle's invalidation: key -> the flags whose preparation (or specialisation,
+        # for _specs) read it; and the prepared flags whose functions call back into this snapshot.
+        self._readers: dict[str, frozenset[str]] = {}
+        self._readers_lock = threading.Lock()
+        self._bound: dict[str, Rebinding | None] = {}  # None: an interpreted fallback, prepared again
+        self._bound_details: set[str] = set()
+        # Flags an earlier snapshot prepared whose functions bind its helper: re-bound on first use
+        # (safeflags.sdk.intake), at a few microseconds each, rather than all at intake.
+        self._unbound: dict[str, tuple[PreparedFlag, Rebinding]] = {}
+        self._broken: set[str] = set()  # prepared flags that cannot serve
+        # Generated code reaches this snapshot only through a weak reference: no cycle, so a
+        # replaced snapshot is freed by reference counting alone (see safeflags.sdk.intake).
+        self._prereq = prerequisite_check(weakref.ref(self))
         self.problems: dict[str, int] = {}
         self._problem_lock = threading.Lock()
-        # The pieces the bundle was built from (safeflags.sdk.chunks), kept for the next update's diff.
+        # The pieces the bundle was built from (safeflags.sdk.chunks), kept for the next update's diff,
+        # with each chunk's sha256 -> (first key, last key) (None for a chunk without flags).
         self.pieces: Pieces | None = None
+        self._chunk_shas: tuple[bytes, ...] = ()
+        self._chunk_bounds: dict[bytes, tuple[str, str] | None] = {}
+
+    def _adopt_fast(self, fast: dict[int, dict[str, Any]]) -> None:
+        """Serve `fast` (flag type -> key -> constant or function) as this snapshot's fast dicts."""
+        self.fast_bool, self.fast_string, self.fast_int, self.fast_float, self.fast_json = (fast[t] for t in _TYPES)
+        self.fast = {t: fast[t] for t in _TYPES}
+
+    @property
+    def bundle(self) -> bundle_pb2.Bundle:
+        """The whole bundle as one message (parsed again for a snapshot built from pieces: a slow path)."""
+        if self._bundle is not None:
+            return self._bundle
+        if self.pieces is None:
+            return bundle_pb2.Bundle(format_version=self.format_version)
+        return bundle_pb2.Bundle.FromString(self.pieces.join())
 
     @classmethod
     def from_bytes(cls, data: bytes, static: Mapping[str, object] | None = None,
                    digest: str | None = None, previous: Snapshot | None = None) -> Snapshot:
-        """Verify, parse and index bundle bytes; BundleError when they cannot serve."""
+        """Verify, parse and index bundle bytes; BundleError when they cannot serve.
+        Flags unchanged since `previous` are reused from it (see safeflags.sdk.intake)."""
         # type(), not isinstance(): a hostile object's __class__ is not consulted.
         if not issubclass(type(data), (bytes, bytearray, memoryview)):
             raise BundleError(f"a bundle is bytes, not {type(data).__name__}")
@@ -134,6 +170,13 @@ class Snapshot:
         if digest is not None and parse_digest(digest) != actual:
             raise BundleError(f"bundle digest mismatch: expected sha256-{parse_digest(digest)}, "
                               f"got sha256-{actual} ({len(data)} bytes): corrupt or truncated")
+        if previous is not None:
+            cut = chunks.cut(data)
+            if cut is not None:
+                return intake.build(cls, cut, static, "sha256-" + actual, previous)
+            fresh = cls.from_bytes(data, static=static, digest=digest)
+            fresh.warm([k for k in previous._entries if k in fresh.flags])  # what was hot stays prepared
+            return fresh
         try:
             bundle = bundle_pb2.Bundle.FromString(data)
         except (DecodeError, RecursionError, ValueError) as exc:
@@ -144,7 +187,7 @@ class Snapshot:
             raise BundleError(f"not a safeflags bundle ({len(data)} bytes, no format version): empty or truncated")
         try:
             snapshot = cls(bundle, static=static, digest="sha256-" + actual)
-            snapshot.pieces = split(data)
+            snapshot._hold(chunks.cut(data))
             return snapshot
         except BundleError:
             raise
@@ -156,19 +199,22 @@ class Snapshot:
     def from_pieces(cls, pieces: Pieces, static: Mapping[str, object] | None = None, *, digest: str,
                     previous: Snapshot | None = None) -> Snapshot:
         """A snapshot of the bundle `pieces` assemble to, which must have `digest`;
-        flags unchanged since `previous` are reused from it."""
-        actual = pieces.digest()
-        if parse_digest(digest) != actual.removeprefix("sha256-"):
-            raise BundleError(f"assembled bundle digest mismatch: expected {digest}, got {actual}")
-        snapshot = cls.from_bytes(pieces.join(), static=static, digest=digest)
-        snapshot.pieces = pieces
-        return snapshot
+        flags unchanged since `previous` are reused from it (see safeflags.sdk.intake)."""
+        return intake.from_pieces(cls, pieces, static, digest, previous)
+
+    def _hold(self, cut: chunks.Cut | None) -> None:
+        """Keep the pieces (and each chunk's digest and key range) for the next update's diff."""
+        if cut is None:
+            return
+        self.pieces = cut.pieces
+        self._chunk_shas = tuple(hashlib.sha256(c).digest() for c in cut.pieces.chunks)
+        self._chunk_bounds = dict(zip(self._chunk_shas, cut.bounds, strict=True))
 
     def chunk_index(self) -> dict[bytes, bytes]:
         """sha256 (32 bytes) -> chunk bytes of the pieces this snapshot holds."""
         if self.pieces is None:
             return {}
-        return {hashlib.sha256(c).digest(): c for c in self.pieces.chunks}
+        return dict(zip(self._chunk_shas, self.pieces.chunks, strict=True))
 
     @classmethod
     def not_ready(cls) -> Snapshot:
@@ -182,19 +228,38 @@ class Snapshot:
         """The prepared flag `key`, None when the bundle has no such flag."""
         entry = self._entries.get(key)
         if entry is None:
-            flag = self.flags.get(key)
-            if flag is None:
-                return None
-            entry = self._prepare(flag)
+            held = self._unbound.get(key)
+            if held is not None:  # prepared by an earlier snapshot: only its helper changes (a few µs)
+                before, plan = held
+                entry = PreparedFlag(before.key, before.type, before.flag, before.values, before.variants,
+                                     before.spec, before.error, rebound(before.fast, plan, self._prereq),
+                                     before.details)
+                self._bound[entry.key] = plan
+            else:
+                flag = self.flags.get(key)
+                if flag is None:
+                    return None
+                entry = self._prepare(flag)
             # Stored under the bundle's own str: `key` may be a str subclass.
-            self._entries[flag.key] = entry
+            self._entries[entry.key] = entry
             if entry.error is None:
-                self.fast[entry.type][flag.key] = entry.fast
+                self.fast[entry.type][entry.key] = entry.fast
+            else:
+                self._broken.add(entry.key)
+            self._unbound.pop(entry.key, None)
         return entry
 
     def warm(self, keys: Iterable[str] | None = None) -> int:
-        """Prepare `keys` (all flags by default) now; the number that are broken."""
-        return sum(1 for k in (self.flags if keys is None else keys) if (e := self.entry(k)) and e.error)
+        """Prepare `keys` (all flags by default) now; the number that are broken. A flag an
+        earlier snapshot prepared counts as prepared (see `entry`), so warming a snapshot
+        built from a warm one costs what changed, not what it holds."""
+        if keys is not None:
+            return sum(1 for k in keys if (e := self.entry(k)) and e.error)
+        if len(self._entries) + len(self._unbound) < len(self.flags):
+            for key in self.flags:
+                if key not in self._entries and key not in self._unbound:
+                    self.entry(key)
+        return len(self._broken)
 
     def outcome_fn(self, entry: PreparedFlag) -> Callable[..., Any]:
         """A function `(ctx, _stack=(), _served=None) -> Resolution` for a non-constant flag (for `details`)."""
@@ -229,46 +294,90 @@ class Snapshot:
         values = tuple(raw(v) for v in flag.values)
         variants = tuple(v or None for v in flag.variants) or (None,) * len(values)
         spec: SpecializedFlag | None = None
+        reads: set[str] = set()
         try:
             check_flag(flag, len(self.env.names), len(self.env.strings))
-            spec = specialize_flag(flag, self.pinned, self.env, self._local_constant)
+            spec = specialize_flag(flag, self.pinned, self.env, lambda k: self._local_read(k, reads))
             if spec.constant is not None:
                 fast = values[spec.constant.value_index]
             else:
-                fast = self._compile(spec, values, detail=False)
+                fast = self._compile(spec, values, detail=False, reads=reads)
         except FlagError as exc:
             return PreparedFlag(flag.key, flag.type, flag, values, variants, None, exc, None)
         except Exception as exc:  # a bug or an exotic bundle: this flag alone is broken
             err = FlagError(f"{flag.key}: cannot prepare flag: {exc!r}")
             return PreparedFlag(flag.key, flag.type, flag, values, variants, None, err, None)
+        finally:
+            self._note_reads(flag.key, reads)
         return PreparedFlag(flag.key, flag.type, flag, values, variants, spec, None, fast)
 
-    def _compile(self, spec: SpecializedFlag, values: tuple[object, ...], detail: bool) -> Callable[..., object]:
+    def _compile(self, spec: SpecializedFlag, values: tuple[object, ...], detail: bool,
+                 reads: set[str] | None = None) -> Callable[..., object]:
+        key = spec.flag.key
         try:
-            fn = compile_flag(spec, values, self.env.names, self.env.strings, self._flag_is, detail)
+            fn = compile_flag(spec, values, self.env.names, self.env.strings, self._prereq, detail)
         except (SyntaxError, RecursionError, MemoryError, ValueError):
             pass  # a tree Python's parser cannot take: interpret it instead
         else:
-            return self._inline(spec, values, fn, detail) or fn
+            plan: Rebinding = tuple((i, None) for i, d in enumerate(fn.__defaults__ or ()) if d is self._prereq)
+            graph = self._inline(spec, values, fn, detail, reads)
+            if graph is not None:
+                fn, plan = graph, tuple((i, plan) for i, d in enumerate(graph.__defaults__ or ()) if d is fn)
+            if plan:
+                self._mark_bound(key, plan, detail)
+            return fn
         flag = spec.flag
+        ref = weakref.ref(self)
+        self._mark_bound(key, None, detail)
 
         def interpreted(ctx: object, _stack: tuple[str, ...] = (), _served: PrerequisiteMemo | None = None) -> object:
-            out = self.reference(flag, ctx, _stack, served=_served)
+            snapshot = ref()
+            if snapshot is None:
+                raise SnapshotRetired(flag.key)
+            out = snapshot.reference(flag, ctx, _stack, served=_served)
             return out if detail else values[out.value_index]
 
         return interpreted
 
+    def _mark_bound(self, key: str, plan: Rebinding | None, detail: bool) -> None:
+        if detail:
+            self._bound_details.add(key)
+        else:
+            self._bound[key] = plan
+
     def _inline(self, spec: SpecializedFlag, values: tuple[object, ...], memo: Callable[..., object],
-                detail: bool) -> Callable[..., object] | None:
+                detail: bool, reads: set[str] | None = None) -> FunctionType | None:
         """One function for `spec` and the prerequisite graph below it, when
         the graph has no cuts (graph.reached); None to keep `memo`."""
+        seen = set() if reads is None else reads
         try:
-            below = reached(spec, self._specialized)
+            below = reached(spec, lambda k: self._spec_read(k, seen))
             if not below:
                 return None
-            return compile_graph(spec, values, self.env.names, self.env.strings, below, memo, detail)
+            return cast(FunctionType, compile_graph(spec, values, self.env.names, self.env.strings, below, memo,
+                                                    detail))
         except Exception:  # a graph Python's parser cannot take, a value strict_equal refuses: keep the memo
             return None
+
+    def _note_reads(self, key: str, reads: set[str]) -> None:
+        """Index what preparing `key` read, by what was read. Sets are replaced, never
+        changed: a snapshot built from this one shares them (safeflags.sdk.intake)."""
+        if not reads:
+            return
+        readers = self._readers
+        with self._readers_lock:  # two threads preparing flags that read the same key must not lose one
+            for read in reads:
+                known = readers.get(read)
+                if known is None or key not in known:
+                    readers[read] = frozenset((key,)) if known is None else known | {key}
+
+    def _spec_read(self, key: str, reads: set[str]) -> SpecializedFlag | None:
+        reads.add(key)
+        return self._specialized(key)
+
+    def _local_read(self, key: str, reads: set[str]) -> tuple[object] | None:
+        reads.add(key)
+        return self._local_constant(key)
 
     def _specialized(self, key: str) -> SpecializedFlag | None:
         """Flag `key` specialised as `_prepare` does, None when missing or
@@ -277,12 +386,14 @@ class Snapshot:
             return self._specs[key]
         spec: SpecializedFlag | None = None
         flag = self.flags.get(key)
+        reads: set[str] = set()
         if flag is not None:
             try:
                 check_flag(flag, len(self.env.names), len(self.env.strings))
-                spec = specialize_flag(flag, self.pinned, self.env, self._local_constant)
+                spec = specialize_flag(flag, self.pinned, self.env, lambda k: self._local_read(k, reads))
             except Exception:
                 spec = None  # broken: the memo path reports it
+        self._note_reads(key, reads)
         self._specs[key] = spec
         return spec
 
@@ -359,42 +470,6 @@ class Snapshot:
         if entry.type == T.FLAG_TYPE_JSON:
             value = json.loads(cast(str, value))  # JSON values are canonical text
         return value
-
-
-def _read_static(static: object) -> tuple[dict[str, object], list[str]]:
-    """A plain copy of a static context: its str-keyed entries (a str subclass
-    key as its characters), and a description of each other key, which can
-    name no dimension and is reported as ignored. Reads the mapping once;
-    BundleError when it cannot be read, whatever it raises."""
-    if static is None:
-        return {}, []
-    if not issubclass(type(static), Mapping):
-        raise BundleError(f"static context must be a mapping, not {type(static).__name__}")
-    copy: dict[str, object] = {}
-    unnamed: list[str] = []
-    try:
-        for key, value in list(static.items()):  # type: ignore[attr-defined]
-            if type(key) is str:
-                copy[key] = value
-            elif issubclass(type(key), str):
-                copy[str.__str__(key)] = value
-            else:
-                unnamed.append(_describe(key))
-    except Exception as exc:
-        raise BundleError(f"static context cannot be read: {type(exc).__name__} from its "
-                          f"{type(static).__name__}") from None
-    return copy, unnamed
-
-
-def _describe(thing: object) -> str:
-    """A short repr that cannot raise (a hostile object's own repr may)."""
-    try:
-        text = repr(thing)
-    except Exception:
-        text = None
-    if type(text) is not str:
-        return f"<{type(thing).__name__}>"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _index(flags: Iterable[bundle_pb2.CompiledFlag]) -> dict[str, bundle_pb2.CompiledFlag]:
