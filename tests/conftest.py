@@ -59,3 +59,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"file://{tmp_path / 'store'}"
     server: SeaweedServer = request.getfixturevalue("s3_env")
     return f"s3://{server.bucket}/t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_after_each_test() -> Iterator[None]:
+    """A delivery client freezes the collector's generations after each swap, as a
+    service wants; in the one long-lived test process that would keep every test's
+    cyclic garbage for good, so each test hands its frozen objects back."""
+    yield
+    import gc
+    gc.unfreeze()

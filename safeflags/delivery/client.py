@@ -43,7 +43,7 @@ class Client(Evaluator):
                  push: bool = True, metrics: Metrics | None = None, warm: bool = True,
                  on_change: Callable[[Update], object] | None = None, min_refresh_interval: float = 1.0,
                  max_bundle_size: int = MAX_BUNDLE_SIZE, max_pointer_size: int = MAX_POINTER_SIZE,
-                 token: str | None = None):
+                 token: str | None = None, gc_freeze: bool = True):
         """Without `store`, a plain SDK client. With it: load from the store
         (else `cache_dir`, else `cold_start`, else code defaults), then refresh
         every `poll_interval` seconds and on push, never twice within
@@ -52,7 +52,9 @@ class Client(Evaluator):
         A bundle over `max_bundle_size` bytes or a pointer over
         `max_pointer_size` is a fault, refused unread. `token` is sent as a
         bearer token to an http(s):// store (`safeflags serve --token`).
-        `metrics(event, attrs)` hears of updates, faults and recoveries."""
+        `metrics(event, attrs)` hears of updates, faults and recoveries.
+        `gc_freeze` (with `store`): `gc.freeze()` after each swap, so a full
+        collection no longer walks the snapshot (Evaluator.freeze_on_swap)."""
         super().__init__(snapshot, static=static, on_error=on_error)
         self.delivery: Delivery | None = None
         if store is None:
@@ -64,6 +66,7 @@ class Client(Evaluator):
             return
         if not channel:
             raise TypeError("store= needs channel=NAME")
+        self.freeze_on_swap = gc_freeze
         self.delivery = start_delivery(
             self, store=store, channel=channel, static=static, cold_start=cold_start, cache_dir=cache_dir,
             poll_interval=poll_interval, public_key=public_key, stale_after=stale_after, timeout=timeout,
