@@ -11,12 +11,19 @@ costs little of the 2 cores it shares with the server. Per run:
 - single: `POST /ofrep/v1/evaluate/flags/{key}`, one connection, one request at
   a time, cycling through every flag and 16 contexts spread over
   `--static-contexts` static contexts (regions);
-- bulk: `POST /ofrep/v1/evaluate/flags`, the same, 200 answers; bulk_304 with
-  `If-None-Match` (what a polling static-context provider sends);
+- bulk_first_context: the first bulk answer for a static context (region) no
+  earlier request named;
+- bulk: `POST /ofrep/v1/evaluate/flags`, 200 answers, each for a context no
+  earlier request named (a fresh targetingKey, the same static contexts), so
+  none is a cached body; bulk_repeat: the same contexts asked again (what a
+  provider re-fetching after a restart sends); bulk_304 with `If-None-Match`
+  (what a polling static-context provider sends);
 - single_rps / bulk_304_rps: `--connections` keep-alive connections for `--seconds`.
 
 Prints JSON: the median of `--runs` per figure, each run's figures, the
-server's resident memory after each run, and the load average before and after.
+server's CPU time per request of each phase (all its threads, from /proc, so
+other work on a shared machine does not count), its resident memory after each
+run, and the load average before and after.
 """
 from __future__ import annotations
 
@@ -88,27 +95,47 @@ def rss_mb(pid: int) -> float:
     return round(int(line.split()[1]) / 1024, 1)
 
 
-async def latency(host: str, port: int, args: argparse.Namespace, flags: list[str]) -> dict[str, float]:
+def cpu_ms(pid: int) -> float:
+    """User + system CPU the server process has used (all its threads), in ms."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+async def latency(host: str, port: int, args: argparse.Namespace, flags: list[str], pid: int,
+                  run: int) -> dict[str, float]:
     conn = await Connection.open(host, port)
     contexts = bodies(16, args.static_contexts)
+    # A context no earlier request named (its targetingKey), so no answer of it is cached, and for
+    # the first bulk one a static context (region) no earlier request named either.
+    fresh = [json.dumps({"context": {**json.loads(b)["context"], "targetingKey": f"r{run}-{i}"}}).encode()
+             for i, b in enumerate(bodies(args.requests, args.static_contexts))]
+    first = json.dumps({"context": {"targetingKey": f"first-{run}", "environment": "prod",
+                                    "region": REGIONS[(args.static_contexts + run) % len(REGIONS)]}}).encode()
     out: dict[str, float] = {}
     bulk = args.bulk_requests if args.bulk_requests is not None else max(1, args.requests // 4)
+    phases = (("bulk_first_context", 1), ("single", args.requests), ("bulk", bulk), ("bulk_repeat", bulk),
+              ("bulk_304", args.requests))
     try:
-        for name, count in (("single", args.requests), ("bulk", bulk), ("bulk_304", args.requests)):
+        for name, count in phases:
             times = []
             etag = None
             if name == "bulk_304":
                 _, headers, _ = await conn.post("/ofrep/v1/evaluate/flags", contexts[0])
                 etag = headers["etag"]
+            cpu = cpu_ms(pid)
             for i in range(count):
                 path = (f"/ofrep/v1/evaluate/flags/{flags[i % len(flags)]}" if name == "single"
                         else "/ofrep/v1/evaluate/flags")
-                body = contexts[0] if etag else contexts[i % len(contexts)]
+                body = (first if name == "bulk_first_context" else contexts[0] if etag
+                        else fresh[i] if name == "bulk" else fresh[i % bulk] if name == "bulk_repeat"
+                        else contexts[i % len(contexts)])
                 start = time.perf_counter()
                 status, _, _ = await conn.post(path, body, etag)
                 times.append(time.perf_counter() - start)
                 if status != (304 if etag else 200):
                     raise SystemExit(f"{name}: unexpected status {status}")
+            out[f"{name}_server_cpu_ms_per_request"] = round((cpu_ms(pid) - cpu) / count, 3)
             out[f"{name}_p50_ms"] = round(statistics.median(times) * 1000, 3)
             out[f"{name}_p99_ms"] = round(percentile(times, 0.99) * 1000, 3)
     finally:
@@ -151,9 +178,9 @@ def compile_bundle(repo: Path) -> bytes:
     return compile_repo(repo, revision="bench").data
 
 
-def one_run(url: str, args: argparse.Namespace, flags: list[str], pid: int) -> dict[str, float]:
+def one_run(url: str, args: argparse.Namespace, flags: list[str], pid: int, run: int) -> dict[str, float]:
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    figures = asyncio.run(latency(host, int(port), args, flags))
+    figures = asyncio.run(latency(host, int(port), args, flags, pid, run))
     figures["single_rps"] = asyncio.run(throughput(host, int(port), args, flags, False))
     figures["bulk_304_rps"] = asyncio.run(throughput(host, int(port), args, flags, True))
     figures["server_rss_mb"] = rss_mb(pid)
@@ -167,7 +194,7 @@ def main() -> None:
     parser.add_argument("--bulk-requests", type=int, help="bulk 200s per run (default: --requests / 4)")
     parser.add_argument("--static-contexts", type=int, default=1, choices=range(1, len(REGIONS) + 1),
                         metavar="K", help="distinct static contexts (regions) the requests spread over")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help=f"at most {len(REGIONS) - 2} with --static-contexts 1")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=8)
@@ -189,8 +216,8 @@ def main() -> None:
             url = server.stdout.readline().strip()
             warm = argparse.Namespace(**{**vars(args), "requests": 50, "bulk_requests": 1, "seconds": 0.2})
             idle_rss = rss_mb(server.pid)
-            one_run(url, warm, flags, server.pid)
-            runs = [one_run(url, args, flags, server.pid) for _ in range(args.runs)]
+            one_run(url, warm, flags, server.pid, 0)
+            runs = [one_run(url, args, flags, server.pid, run) for run in range(1, args.runs + 1)]
         finally:
             assert server.stdin is not None
             server.stdin.close()

@@ -368,3 +368,18 @@ def test_no_body_gets_a_server_error(http: httpx.Client, body: bytes, key: str) 
         assert r.status_code in (200, 400, 404), (path, body, r.status_code, r.text)
         got = r.json()
         assert ("flags" in got) if r.status_code == 200 and path == FLAGS else ("key" in got or "errorCode" in got)
+
+
+def test_a_bulk_answer_prepares_no_flag_and_a_repeat_is_the_kept_body(harness: Harness, http: httpx.Client) -> None:
+    ctx = {**CTX, "region": "ca-central-1"}
+    first = http.post(FLAGS, json={"context": ctx})
+    other = http.post(FLAGS, json={"context": {**ctx, "targetingKey": "someone-else"}})
+    assert first.status_code == other.status_code == 200
+    prepared = harness.call(lambda: sum(len(fast) for e in harness.ofrep.contexts.entries.values()
+                                        for fast in e.snapshot.fast.values()))
+    assert prepared == 0  # the bulk path generates no code, in no context
+    assert harness.state.metrics.total("ofrep_tables_built_total") == 1  # one static context, one table
+    assert harness.call(lambda: len(harness.ofrep.bodies)) == 2
+    again = http.post(FLAGS, json={"context": ctx})
+    assert (again.content, again.headers["ETag"]) == (first.content, first.headers["ETag"])
+    assert harness.state.metrics.total("ofrep_tables_built_total") == 1

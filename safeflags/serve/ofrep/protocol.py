@@ -152,3 +152,11 @@ def evaluation(details: EvaluationDetails) -> tuple[int, dict[str, object]]:
 
 def dump(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def dump_item(body: dict[str, object]) -> bytes:
+    """One flag's OFREP body; a value JSON cannot carry (NaN, infinity) is a GENERAL error."""
+    try:
+        return dump(body)
+    except (ValueError, TypeError):
+        return dump({"key": body.get("key"), "errorCode": "GENERAL", "errorDetails": "value is not JSON"})

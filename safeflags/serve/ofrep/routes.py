@@ -13,6 +13,7 @@ from aiohttp import web
 
 from safeflags.sdk.evaluator import Evaluator
 from safeflags.sdk.kernel.errors import BundleError
+from safeflags.serve.ofrep.bodies import Bodies
 from safeflags.serve.ofrep.contexts import Contexts, StateLike
 from safeflags.serve.ofrep.protocol import (
     JSON_TYPE,
@@ -26,9 +27,11 @@ from safeflags.serve.ofrep.protocol import (
     bulk_etag,
     decode_body,
     dump,
+    dump_item,
     etag_matches,
     evaluation,
 )
+from safeflags.serve.ofrep.table import Table
 from safeflags.store import Pointer
 
 log = logging.getLogger("safeflags.serve")
@@ -77,11 +80,13 @@ class Ofrep:
     """The OFREP routes of one channel."""
 
     def __init__(self, state: StateLike, channel: str, *, targeting_key: str, static_dims: Mapping[str, object],
-                 max_contexts: int, heartbeat: float, max_subscribers: int, event_stream_url: str | None):
+                 max_contexts: int, heartbeat: float, max_subscribers: int, event_stream_url: str | None,
+                 max_bodies_bytes: int = 32 << 20):
         self.state, self.channel = state, channel
         self.contexts = Contexts(state, channel, targeting_key=targeting_key, pinned=static_dims,
                                  max_contexts=max_contexts)
         self.notifier = Notifier()
+        self.bodies = Bodies(max_bodies_bytes)
         self.heartbeat, self.max_subscribers = heartbeat, max_subscribers
         stream: dict[str, object] = ({"type": "sse", "url": event_stream_url} if event_stream_url else
                                      {"type": "sse", "endpoint": {"requestUri": f"{PREFIX}/events"}})
@@ -93,6 +98,7 @@ class Ofrep:
         if channel != self.channel:
             return
         self.notifier.publish(pointer)
+        self.bodies.keep_only(pointer.digest)
         task = asyncio.ensure_future(self.contexts.refresh(pointer.digest))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -139,7 +145,7 @@ class Ofrep:
                 # Answered here, not by the evaluator, which would log every unknown key a client asks for.
                 raise BadRequest(404, "FLAG_NOT_FOUND", f"no flag {key!r} in bundle {evaluator.snapshot.digest}")
             status, body = evaluation(evaluator.details(key, None, parsed.context))
-            payload = _dump_item(body)
+            payload = dump_item(body)
         except BadRequest as exc:
             status, payload = exc.status, dump({"key": key[:MAX_KEY], "errorCode": exc.code,
                                                 "errorDetails": exc.details})
@@ -153,14 +159,21 @@ class Ofrep:
         try:
             digest, _catalog, parsed = await self._prepare(request)
             etag = bulk_etag(digest, parsed)
+            headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
             if etag_matches(request.headers.get("If-None-Match", ""), etag):
-                return web.Response(status=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
-            evaluator = await self._evaluator(digest, parsed)
-            loop = asyncio.get_running_loop()
-            # Preparing every flag of a fresh snapshot takes long enough to keep off the loop.
-            payload = await loop.run_in_executor(None, self._bulk_body, evaluator, parsed)
-            return _json(200, payload, {"ETag": bulk_etag(evaluator.snapshot.digest, parsed),
-                                        "Cache-Control": "private, no-cache"})
+                return web.Response(status=304, headers=headers)
+            payload = self.bodies.get(digest, parsed.canonical)
+            if payload is None:
+                try:
+                    table = await self.contexts.table(digest, parsed)
+                except BundleError as exc:
+                    log.warning("safeflags serve: OFREP cannot tabulate bundle %s: %s", digest, exc)
+                    raise BadRequest(503, "GENERAL", f"bundle {digest} cannot be loaded yet") from None
+                loop = asyncio.get_running_loop()
+                # Every flag once, a few hundred ms at 25,000 flags: off the event loop.
+                payload = await loop.run_in_executor(None, self._bulk_body, table, parsed)
+                self.bodies.put(digest, parsed.canonical, payload)
+            return _json(200, payload, headers)
         except BadRequest as exc:
             status, payload = exc.status, dump({"errorCode": exc.code, "errorDetails": exc.details})
         except Exception:
@@ -168,13 +181,9 @@ class Ofrep:
             status, payload = 500, dump({"errorDetails": "internal error"})
         return _json(status, payload)
 
-    def _bulk_body(self, evaluator: Evaluator, parsed: Request) -> bytes:
-        snapshot = evaluator.snapshot  # never swapped (contexts.py): one bundle for the whole answer
-        items = [_dump_item(evaluation(evaluator.details(key, None, parsed.context))[1])
-                 for key in sorted(snapshot.flags)]
-        rest = dump({"eventStreams": self.event_streams,
-                     "metadata": {"channel": self.channel, "digest": snapshot.digest}})
-        return b'{"flags":[' + b",".join(items) + b"]," + rest[1:]
+    def _bulk_body(self, table: Table, parsed: Request) -> bytes:
+        rest = dump({"eventStreams": self.event_streams, "metadata": {"channel": self.channel, "digest": table.digest}})
+        return b'{"flags":[' + b",".join(table.items(parsed.context)) + b"]," + rest[1:]
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         notifier = self.notifier
@@ -207,13 +216,6 @@ class Ofrep:
         return response
 
 
-def _dump_item(body: dict[str, object]) -> bytes:
-    try:
-        return dump(body)
-    except (ValueError, TypeError):  # a value JSON cannot carry (NaN, infinity)
-        return dump({"key": body.get("key"), "errorCode": "GENERAL", "errorDetails": "value is not JSON"})
-
-
 def _json(status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> web.Response:
     extra = dict(headers or {})
     if status in (429, 503):
@@ -223,21 +225,26 @@ def _json(status: int, payload: bytes, headers: Mapping[str, str] | None = None)
 
 def setup(app: web.Application, state: StateLike, channel: str, *, targeting_key: str = "user_id",
           static_dims: Mapping[str, object] | None = None, max_contexts: int = 64, heartbeat: float = 15.0,
-          max_subscribers: int = 10_000, event_stream_url: str | None = None) -> Ofrep:
+          max_subscribers: int = 10_000, event_stream_url: str | None = None,
+          max_bodies_bytes: int = 32 << 20) -> Ofrep:
     """Add the OFREP routes for `channel` to `app`.
 
     `targeting_key`: the dimension OFREP's targetingKey fills (an attribute of
     the same name wins). `static_dims`: static dimension values this server
     pins for every request (a request's own value for them is ignored).
-    `max_contexts`: specialised snapshots kept (one per distinct static context).
+    `max_contexts`: specialised contexts kept (one per distinct static context), each
+    for single flags and, apart, for bulk answers. `max_bodies_bytes`: bulk answers kept
+    per (bundle, context), in bytes (0: none).
     `event_stream_url`: the absolute URL advertised in `eventStreams`; by default
     the path alone, which providers join to their configured base URL.
     """
     if max_contexts < 1:
         raise ValueError("max_contexts must be at least 1")
+    if max_bodies_bytes < 0:
+        raise ValueError("max_bodies_bytes must not be negative")
     ofrep = Ofrep(state, channel, targeting_key=targeting_key, static_dims=dict(static_dims or {}),
                   max_contexts=max_contexts, heartbeat=heartbeat, max_subscribers=max_subscribers,
-                  event_stream_url=event_stream_url)
+                  event_stream_url=event_stream_url, max_bodies_bytes=max_bodies_bytes)
     state.add_listener(ofrep.moved)
     app.router.add_post(f"{PREFIX}/evaluate/flags/{{key}}", ofrep.flag, name="ofrep_flag")
     app.router.add_post(f"{PREFIX}/evaluate/flags", ofrep.bulk, name="ofrep_bulk")
