@@ -32,7 +32,7 @@ from aiohttp.http import HttpVersion11
 
 from safeflags.serve.connection import SERVER, Connection
 from safeflags.serve.state import ServeState
-from safeflags.serve.stream import Subscriber, event_of
+from safeflags.serve.stream import EventStream, event_of
 from safeflags.store import StoreError
 from safeflags.store.layout import CHANNEL_RE, DIGEST_RE
 
@@ -174,7 +174,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     resp.force_close()
-    sub = Subscriber(wanted, conn, transport, chunked=request.version >= HttpVersion11, metrics=state.metrics,
+    sub = EventStream(wanted, conn, transport, chunked=request.version >= HttpVersion11, metrics=state.metrics,
                      write_timeout=state.settings.write_timeout)
     # Registered before the first await that could let a move through, so none is missed.
     for item in known:

@@ -39,7 +39,7 @@ def event_of(ptr: Pointer) -> bytes:
     return f"event: channel\nid: {ptr.channel}:{ptr.version}\ndata: {data}\n\n".encode()
 
 
-class Subscriber:
+class EventStream:
     def __init__(self, channels: frozenset[str], conn: Connection, transport: asyncio.Transport, *,
                  chunked: bool, metrics: Metrics, write_timeout: float = 10.0):
         self.channels = channels
@@ -123,16 +123,16 @@ class Hub:
     """Who listens to which channel; all of it on the event loop."""
 
     def __init__(self, metrics: Metrics):
-        self.by_channel: dict[str, set[Subscriber]] = {}
-        self.all: set[Subscriber] = set()
+        self.by_channel: dict[str, set[EventStream]] = {}
+        self.all: set[EventStream] = set()
         metrics.gauge("subscribers", lambda: len(self.all))
 
-    def add(self, sub: Subscriber) -> None:
+    def add(self, sub: EventStream) -> None:
         self.all.add(sub)
         for channel in sub.channels:
             self.by_channel.setdefault(channel, set()).add(sub)
 
-    def remove(self, sub: Subscriber) -> None:
+    def remove(self, sub: EventStream) -> None:
         self.all.discard(sub)
         for channel in sub.channels:
             subs = self.by_channel.get(channel)
