@@ -21,4 +21,16 @@ for i in "${!args[@]}"; do
   esac
 done
 "$venv/bin/python" "$here/run.py" "$@"
+if [ "${flags[0]:-}" = "--help" ]; then
+  exec "$venv/bin/python" "$here/validate.py" --help
+fi
+# Delivery at fleet scale (docs/benchmarks.md, "Delivery at fleet scale"): what
+# one publish costs each process, the push server's fan-out and 304 rate, the
+# server stacks compared, and OFREP. Each prints one JSON document.
+"$venv/bin/python" "$here/intake.py" --runs 3
+"$venv/bin/python" "$here/update.py" --flags 25000 --runs 3
+"$venv/bin/python" "$here/update.py" --flags 250000 --runs 3
+"$venv/bin/python" "$here/fanout.py" --subscribers 1000,10000 --runs 3
+"$venv/bin/python" "$here/server_stacks.py" --runs 3
+"$venv/bin/python" "$here/ofrep.py" --runs 3
 exec "$venv/bin/python" "$here/validate.py" ${flags[@]+"${flags[@]}"}
