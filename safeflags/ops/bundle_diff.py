@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from safeflags.sdk.chunks import read_varint
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.snapshot import FORMAT_VERSION
 from safeflags.v1 import bundle_pb2, common_pb2
@@ -56,16 +57,10 @@ class FlagDiff:
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    out = shift = 0
-    while True:
-        if pos >= len(data):
-            raise BundleError("truncated bundle")
-        b = data[pos]
-        pos += 1
-        out |= (b & 0x7F) << shift
-        if b < 0x80:
-            return out, pos
-        shift += 7
+    try:
+        return read_varint(data, pos, len(data))
+    except ValueError:
+        raise BundleError("truncated bundle") from None
 
 
 def _fields(data: bytes, pos: int = 0) -> Iterator[tuple[int, int, int, int, int]]:

@@ -65,7 +65,7 @@ def pieces_digest(head: bytes, chunks: Sequence[bytes], tail: bytes) -> str:
     return "sha256-" + h.hexdigest()
 
 
-def _varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
@@ -84,12 +84,12 @@ def _records(data: bytes | memoryview, start: int = 0, end: int | None = None) -
     pos = start
     while pos < end:
         first = pos
-        tag, pos = _varint(data, pos, end)
+        tag, pos = read_varint(data, pos, end)
         field, wire = tag >> 3, tag & 7
         if wire == 0:
-            _, pos = _varint(data, pos, end)
+            _, pos = read_varint(data, pos, end)
         elif wire == 2:
-            size, pos = _varint(data, pos, end)
+            size, pos = read_varint(data, pos, end)
             pos += size
         elif wire == 1:
             pos += 8
@@ -104,11 +104,11 @@ def _records(data: bytes | memoryview, start: int = 0, end: int | None = None) -
 
 def flag_key(record: bytes | memoryview) -> bytes:
     """The key (UTF-8) of one `flags` record (tag, length, CompiledFlag)."""
-    _, pos = _varint(record, 0, len(record))
-    size, pos = _varint(record, pos, len(record))
+    _, pos = read_varint(record, 0, len(record))
+    size, pos = read_varint(record, pos, len(record))
     for field, first, last in _records(record, pos, pos + size):
         if field == 1:  # CompiledFlag.key
-            klen, kpos = _varint(record, first + 1, last)
+            klen, kpos = read_varint(record, first + 1, last)
             return bytes(record[kpos:kpos + klen])
     return b""
 
