@@ -36,6 +36,9 @@ from tests.helpers.waiting import wait_until
 
 LIMIT = 1 << 20  # the clients' bundle limit here: far above a test bundle, far below what the faults send
 HANG = 10.0  # a read that takes this long is a hang, not a slow machine
+# Polls with no minimum gap between refreshes (1 s by default, tested in tests/delivery/test_push_coalescing.py):
+# each fault is one refresh, whether refreshes come a second or 50 ms apart.
+POLL = 0.05
 
 
 @dataclass
@@ -47,8 +50,8 @@ class Rig:
     def client(self) -> Client:
         client = Client()
         backend = HttpBackend(self.proxy.url, timeout=HANG, limits=Limits(bundle=LIMIT))
-        client.delivery = start_delivery(client, store=self.proxy.url, channel="prod", poll_interval=0.2,
-                                         timeout=HANG, push=False, backend=backend)
+        client.delivery = start_delivery(client, store=self.proxy.url, channel="prod", poll_interval=POLL,
+                                         min_refresh_interval=0, timeout=HANG, push=False, backend=backend)
         return client
 
 
@@ -71,9 +74,15 @@ def status(client: Client) -> DeliveryStatus:
 
 
 def ride_out(client: Client, good: int, kind: str, faults: int = 2) -> None:
-    """Evaluate non-stop until `kind` was counted `faults` times; every evaluation serves `good`."""
+    """Evaluate non-stop until `kind` was counted `faults` times, at least once of them while
+    evaluating; every evaluation serves `good`."""
+    def seen() -> int:
+        return status(client).faults.get(kind, 0)
+
     with Hammer(client, expect=good) as hammer:
-        wait_until(lambda: status(client).faults.get(kind, 0) >= faults, timeout=60, what=f"{faults} {kind}")
+        before = seen()
+        wait_until(lambda: seen() >= max(faults, before + 1) and hammer.served > 0, timeout=60,
+                   what=f"{faults} {kind}, one while evaluating")
     assert (hammer.errors, hammer.wrong) == (0, 0) and hammer.served > 0
     st = status(client)
     assert not st.healthy and (st.version, st.origin) == (good, "store")

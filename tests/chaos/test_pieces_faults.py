@@ -17,6 +17,7 @@ As in test_faults.py, nothing here asserts how long anything took.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ EVERYTHING = ("/manifests/", "/chunks/", "/bundles/")
 READ_FAILED = {"manifest_unreadable", "chunk_unreadable"}
 
 
+@functools.cache  # built once per version for the whole module: bytes, never changed by a test
 def versioned(n: int) -> bytes:
     """Version n: `t.n` serves n and `t.name` "v<n>" (what Hammer checks), and FILLER flags that
     never change, so one version differs from the next in a chunk or two."""

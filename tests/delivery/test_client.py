@@ -14,6 +14,9 @@ from tests.helpers.s3server import free_ports
 from tests.helpers.waiting import wait_until
 
 POLL = 0.1
+# No minimum gap between refreshes: the default gap (1 s) is tested in test_push_coalescing.py, and here it
+# would only make every wait on an update or a fault a second long.
+GAP = 0
 
 
 def dead_url() -> str:
@@ -24,7 +27,8 @@ def dead_url() -> str:
 def test_loads_polls_and_tells_listeners(pub: Publisher) -> None:
     pub.publish(1)
     changes: list[Update] = []
-    with Client(store=pub.url, channel="prod", poll_interval=POLL, on_change=changes.append) as client:
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP,
+                on_change=changes.append) as client:
         assert client.get_int("t.n", 0) == 1
         st = client.delivery_status()
         assert st is not None and (st.origin, st.version, st.healthy) == ("store", 1, True)
@@ -38,7 +42,8 @@ def test_loads_polls_and_tells_listeners(pub: Publisher) -> None:
 def test_cold_start_when_the_store_is_down(tmp_path: Path) -> None:
     cold = tmp_path / "cold.pb"
     cold.write_bytes(numbered(7))
-    with Client(store=dead_url(), channel="prod", cold_start=cold, poll_interval=POLL, timeout=1) as client:
+    with Client(store=dead_url(), channel="prod", cold_start=cold, poll_interval=POLL, min_refresh_interval=GAP,
+                timeout=1) as client:
         assert client.get_int("t.n", 0) == 7
         st = client.delivery_status()
         assert st is not None and (st.origin, st.version, st.healthy) == ("cold_start", None, False)
@@ -49,11 +54,12 @@ def test_cache_of_the_last_good_bundle_beats_cold_start(pub: Publisher, tmp_path
     pub.publish(3)
     cache, cold = tmp_path / "cache", tmp_path / "cold.pb"
     cold.write_bytes(numbered(1))
-    with Client(store=pub.url, channel="prod", cache_dir=cache, poll_interval=POLL):
+    with Client(store=pub.url, channel="prod", cache_dir=cache, poll_interval=POLL, min_refresh_interval=GAP):
         pass
     # Same store URL, now unreachable: the cache is keyed by store and channel.
     (tmp_path / "store").rename(tmp_path / "gone")
-    with Client(store=pub.url, channel="prod", cache_dir=cache, cold_start=cold, poll_interval=POLL) as client:
+    with Client(store=pub.url, channel="prod", cache_dir=cache, cold_start=cold, poll_interval=POLL,
+                min_refresh_interval=GAP) as client:
         st = client.delivery_status()
         assert st is not None and (st.origin, st.version) == ("cache", 1)
         assert "store file://" in (st.last_error or "") and "no directory" in (st.last_error or "")
@@ -68,7 +74,7 @@ def test_cache_of_the_last_good_bundle_beats_cold_start(pub: Publisher, tmp_path
 
 
 def test_nothing_at_all_serves_code_defaults(tmp_path: Path) -> None:
-    with Client(store=dead_url(), channel="prod", poll_interval=POLL, timeout=1) as client:
+    with Client(store=dead_url(), channel="prod", poll_interval=POLL, min_refresh_interval=GAP, timeout=1) as client:
         d = client.details("t.n", 42)
         assert (d.value, d.reason, d.error_code) == (42, Reason.ERROR, ErrorCode.PROVIDER_NOT_READY)
         assert client.delivery_status().origin == "none"  # type: ignore[union-attr]
@@ -77,8 +83,8 @@ def test_nothing_at_all_serves_code_defaults(tmp_path: Path) -> None:
 def test_signed_bundles_only(signed: Publisher, caplog: pytest.LogCaptureFixture) -> None:
     signed.publish(1)
     events: list[tuple[str, dict[str, object]]] = []
-    with Client(store=signed.url, channel="prod", poll_interval=POLL, public_key=signed.public_pem,
-                metrics=lambda e, a: events.append((e, dict(a)))) as client:
+    with Client(store=signed.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP,
+                public_key=signed.public_pem, metrics=lambda e, a: events.append((e, dict(a)))) as client:
         assert client.get_int("t.n", 0) == 1
         # An unsigned publish (say, from a leaked store credential) is refused.
         signed.store.publish(numbered(2), "prod")
@@ -106,7 +112,8 @@ def test_signatures_bind_channel_and_version(signed: Publisher) -> None:
     signed.publish(1)
     v1 = signed.store.pointer("prod")
     signed.publish(2)
-    with Client(store=signed.url, channel="prod", poll_interval=POLL, public_key=signed.public_pem) as client:
+    with Client(store=signed.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP,
+                public_key=signed.public_pem) as client:
         assert client.get_int("t.n", 0) == 2
         forged = replace(v1, version=3, latest=3)  # old bytes, old signature, newer number
         signed.store.backend.put(pointer_key("prod"), forged.to_json())
@@ -127,7 +134,7 @@ def test_replay_of_an_older_version_is_refused_unless_pinned(pub: Publisher) -> 
         pub.publish(n)
     old = pub.store.pointer("prod")
     pub.publish(3)
-    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP) as client:
         assert client.get_int("t.n", 0) == 3
         pub.store.backend.put(pointer_key("prod"), old.to_json())  # an attacker or a bad restore
         wait_until(lambda: client.delivery_status().faults.get("replay", 0) >= 2, what="replay")  # type: ignore[union-attr]
@@ -140,7 +147,7 @@ def test_replay_of_an_older_version_is_refused_unless_pinned(pub: Publisher) -> 
 
 def test_newer_format_is_refused(pub: Publisher) -> None:
     pub.publish(1)
-    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP) as client:
         pub.publish(2, data=numbered(2, format_version=99))
         wait_until(lambda: "bad_bundle" in client.delivery_status().faults, what="format fault")  # type: ignore[union-attr]
         assert client.get_int("t.n", 0) == 1
@@ -149,7 +156,7 @@ def test_newer_format_is_refused(pub: Publisher) -> None:
 
 def test_stale_reason_when_the_store_stops_answering(pub: Publisher, tmp_path: Path) -> None:
     pub.publish(1)
-    with Client(store=pub.url, channel="prod", poll_interval=POLL, stale_after=0.3) as client:
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP, stale_after=0.3) as client:
         assert client.details("t.n", 0).reason is Reason.STATIC
         (tmp_path / "store").rename(tmp_path / "gone")
         wait_until(lambda: client.details("t.n", 0).reason is Reason.STALE, what="STALE")
@@ -174,7 +181,7 @@ def test_a_failing_listener_is_not_a_delivery_fault(pub: Publisher, caplog: pyte
         raise RuntimeError("listener bug")
 
     with caplog.at_level(logging.ERROR), Client(store=pub.url, channel="prod", poll_interval=POLL,
-                                                 on_change=boom) as client:
+                                                 min_refresh_interval=GAP, on_change=boom) as client:
         pub.publish(2)
         wait_until(lambda: client.get_int("t.n", 0) == 2, what="version 2")
         assert client.delivery_status().healthy  # type: ignore[union-attr]
@@ -187,7 +194,7 @@ def test_start_delivery_on_a_plain_sdk_client(pub: Publisher) -> None:
 
     pub.publish(1)
     client = Evaluator(static={"region": "eu"})
-    delivery = start_delivery(client, store=pub.url, channel="prod", poll_interval=POLL)
+    delivery = start_delivery(client, store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP)
     try:
         assert client.get_int("t.n", 0) == 1 and delivery.status().origin == "store"
         assert delivery.static == {"region": "eu"}
@@ -202,7 +209,7 @@ def test_a_corrupt_pointer_is_a_fault(pub: Publisher) -> None:
 
     pub.publish(1)
     good = pub.store.backend.get(pointer_key("prod")).data  # type: ignore[union-attr]
-    with Client(store=pub.url, channel="prod", poll_interval=POLL) as client:
+    with Client(store=pub.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP) as client:
         pub.store.backend.put(pointer_key("prod"), good[: len(good) // 2])  # a torn write elsewhere
         wait_until(lambda: "corrupt_pointer" in client.delivery_status().faults, what="fault")  # type: ignore[union-attr]
         assert client.get_int("t.n", 0) == 1
@@ -227,11 +234,13 @@ def test_the_token_opens_a_store_behind_safeflags_serve(pub: Publisher) -> None:
     pub.publish(1)
     srv = FlagServer(open_store(pub.url), watch_interval=0.05, heartbeat=0.5, token="s3cret").start()
     try:
-        with Client(store=srv.url, channel="prod", poll_interval=POLL, token="s3cret") as client:
+        with Client(store=srv.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP,
+                    token="s3cret") as client:
             assert client.get_int("t.n", 0) == 1
             pub.publish(2)
             wait_until(lambda: client.get_int("t.n", 0) == 2, what="the update through the server")
-        with Client(store=srv.url, channel="prod", poll_interval=POLL, push=False) as anonymous:
+        with Client(store=srv.url, channel="prod", poll_interval=POLL, min_refresh_interval=GAP,
+                    push=False) as anonymous:
             st = anonymous.delivery_status()
             assert st is not None and st.origin == "none" and "access_denied" in st.faults
     finally:
