@@ -20,7 +20,9 @@ import socket
 import struct
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.helpers.local_http import LocalHTTP, QuietHandler
 
 MODES = {"ok", "drop", "reset", "delay", "trickle", "5xx", "truncate", "corrupt", "wrong", "old_version",
          "bad_signature", "stall", "endless", "huge", "bloated"}
@@ -31,7 +33,7 @@ HUGE = 1 << 40  # the Content-Length promised in "huge" mode: 1 TiB
 BLOAT = 1 << 20  # bytes of JSON whitespace a "bloated" pointer carries: valid, and far past any pointer limit
 
 
-class FaultProxy:
+class FaultProxy(LocalHTTP):
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.mode = "ok"
@@ -48,23 +50,12 @@ class FaultProxy:
         self.sent = 0  # body bytes sent in endless and huge modes
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 proxy.requests += 1
                 proxy.handle(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.listen(Handler, start=False)
 
     def start(self) -> FaultProxy:
         self.thread.start()
@@ -72,9 +63,7 @@ class FaultProxy:
 
     def close(self) -> None:
         self.released.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
+        super().close()
 
     def set(self, mode: str) -> None:
         assert mode in MODES, mode

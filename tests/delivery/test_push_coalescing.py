@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from safeflags.delivery import Client, DeliveryStatus
 from tests.helpers.delivery import Publisher
+from tests.helpers.local_http import LocalHTTP, QuietHandler
 from tests.helpers.waiting import wait_until
 
 EVENT = b'event: channel\ndata: {"channel": "prod"}\n\n'
 
 
-class FloodServer:
+class FloodServer(LocalHTTP):
     """Serves a store directory over HTTP, counts pointer reads, and sends
     `flood` events on each event stream, then one more per `more()`."""
 
@@ -33,32 +34,15 @@ class FloodServer:
         self.stop = threading.Event()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/events"):
                     return server.events(self)
                 if self.path == "/channels/prod.json":
                     server.pointer_reads += 1
-                path = root / self.path.lstrip("/")
-                body = path.read_bytes() if path.is_file() else b""
-                self.send_response(200 if path.is_file() else 404)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_file(root / self.path.lstrip("/"))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.listen(Handler)
 
     def events(self, h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
@@ -80,9 +64,7 @@ class FloodServer:
 
     def close(self) -> None:
         self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
+        super().close()
 
 
 @pytest.fixture

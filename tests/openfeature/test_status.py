@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from openfeature.provider import ProviderStatus
 from safeflags.delivery import Client
 from safeflags.openfeature import SafeflagsProvider
 from tests.helpers.delivery import Publisher
+from tests.helpers.local_http import LocalHTTP, QuietHandler
 from tests.helpers.waiting import wait_until
 
 
@@ -67,7 +67,7 @@ def clean_api() -> Iterator[None]:
     api.clear_providers()
 
 
-class HeldStore:
+class HeldStore(LocalHTTP):
     """A store directory over HTTP whose pointer reads wait for `release`:
     the first load inside initialize() lasts as long as a test wants."""
 
@@ -75,36 +75,17 @@ class HeldStore:
         self.release = threading.Event()
         held = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/channels/"):
                     held.release.wait(30)
-                path = root / self.path.split("?")[0].lstrip("/")
-                body = path.read_bytes() if path.is_file() else b""
-                self.send_response(200 if path.is_file() else 404)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_file(root / self.path.split("?")[0].lstrip("/"))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.listen(Handler)
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
+        super().close()
 
 
 def test_nothing_starts_before_initialize(pub: Publisher) -> None:

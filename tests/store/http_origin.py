@@ -13,8 +13,10 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.helpers.local_http import LocalHTTP, QuietHandler
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Reply:
 Script = Callable[[BaseHTTPRequestHandler], None]
 
 
-class Origin:
+class Origin(LocalHTTP):
     """Answers each path from `replies` (or a `scripts` function that writes
     the response itself); 404 otherwise."""
 
@@ -48,9 +50,7 @@ class Origin:
         self._lock = threading.Lock()
         origin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def setup(self) -> None:
                 super().setup()
                 with origin._lock:
@@ -61,9 +61,6 @@ class Origin:
                 super().finish()
                 with origin._lock:
                     origin.closed += 1
-
-            def log_message(self, *args: object) -> None:
-                pass
 
             def do_GET(self) -> None:
                 path = urllib.parse.urlsplit(self.path).path
@@ -82,13 +79,7 @@ class Origin:
                 if reply.status != 304:
                     self.wfile.write(reply.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.scheme = "https" if tls is not None else "http"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.listen(Handler, tls)
 
     def file(self, path: str) -> Reply:
         target = self.root / path.lstrip("/") if self.root is not None and ".." not in path else None
@@ -96,21 +87,12 @@ class Origin:
             return Reply(404, b"not here\n")
         return Reply(200, target.read_bytes())
 
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-
     def paths(self) -> list[str]:
         with self._lock:
             return [s.path for s in self.seen]
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
 
-
-class ForwardProxy:
+class ForwardProxy(LocalHTTP):
     """An HTTP proxy: forwards absolute-form requests (http:// through a
     proxy) and tunnels CONNECT (https:// through a proxy); records each
     request line's target."""
@@ -120,12 +102,7 @@ class ForwardProxy:
         self.headers: list[dict[str, str]] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 import http.client
 
@@ -171,19 +148,7 @@ class ForwardProxy:
                     upstream.close()
                     self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(10)
+        self.listen(Handler)
 
 
 def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
