@@ -11,6 +11,7 @@ a loopback round trip on a loaded machine, there only to stop a hung test.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,9 +61,10 @@ class Rig:
         return client
 
 
-@pytest.fixture
-def rig(signed: Publisher) -> Iterator[Rig]:
-    signed.publish(1)
+@contextlib.contextmanager
+def rigged(signed: Publisher, data: bytes | None = None) -> Iterator[Rig]:
+    """Version 1 (`data`, else the numbered bundle) published, served, and behind a FaultProxy."""
+    signed.publish(1, data=data)
     server = FlagServer(open_store(signed.url), watch_interval=0.02, heartbeat=0.5).start()
     proxy = FaultProxy(server.url).start()
     rig = Rig(signed, server, proxy)
@@ -71,6 +73,12 @@ def rig(signed: Publisher) -> Iterator[Rig]:
     finally:
         proxy.close()
         rig.server.close()
+
+
+@pytest.fixture
+def rig(signed: Publisher) -> Iterator[Rig]:
+    with rigged(signed) as rig:
+        yield rig
 
 
 def status(client: Client) -> DeliveryStatus:

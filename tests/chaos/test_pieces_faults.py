@@ -29,8 +29,7 @@ from safeflags.delivery.pieces import MIN_PIECES_SIZE
 from safeflags.sdk import chunks
 from safeflags.serve import FlagServer
 from safeflags.store import open_store
-from tests.chaos.proxy import FaultProxy
-from tests.chaos.test_faults import HANG, SLOW, Rig, recovers, ride_out, status
+from tests.chaos.test_faults import HANG, SLOW, Rig, recovers, ride_out, rigged, status
 from tests.helpers.builder import Builder
 from tests.helpers.delivery import Publisher
 from tests.helpers.waiting import wait_until
@@ -117,15 +116,8 @@ class Watch:
 @pytest.fixture
 def rig(signed: Publisher) -> Iterator[Rig]:
     assert len(versioned(1)) > MIN_PIECES_SIZE  # else every update is fetched whole anyway
-    signed.publish(data=versioned(1))
-    server = FlagServer(open_store(signed.url), watch_interval=0.02, heartbeat=0.5).start()
-    proxy = FaultProxy(server.url).start()
-    rig = Rig(signed, server, proxy)
-    try:
+    with rigged(signed, versioned(1)) as rig:
         yield rig
-    finally:
-        proxy.close()
-        rig.server.close()
 
 
 def publish(rig: Rig, n: int) -> None:
