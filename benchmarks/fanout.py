@@ -36,18 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from delivery_latency import bundle  # the same 200-flag bundle, numbered (a sibling script)
+
 from safeflags.store import open_store
-from safeflags.v1 import bundle_pb2, common_pb2
 
 CHANNEL = "prod"
-
-
-def bundle(n: int, flags: int = 200) -> bytes:
-    b = bundle_pb2.Bundle(format_version=1, source_revision=f"bench-{n}", compiler_version="bench")
-    for i in range(flags):
-        f = b.flags.add(key=f"bench.f{i:04d}", type=common_pb2.FLAG_TYPE_INT, fallback=0)
-        f.values.add(int_value=n)
-    return b.SerializeToString(deterministic=True)
 
 
 def loadavg() -> list[str]:
