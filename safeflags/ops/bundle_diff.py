@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from safeflags.sdk.chunks import read_varint
+from safeflags.sdk.chunks import fields, read_varint
 from safeflags.sdk.kernel.errors import BundleError
 from safeflags.sdk.snapshot import FORMAT_VERSION
 from safeflags.v1 import bundle_pb2, common_pb2
@@ -65,23 +65,10 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 def _fields(data: bytes, pos: int = 0) -> Iterator[tuple[int, int, int, int, int]]:
     """(field number, wire type, record start, payload start, end) of each top-level field from `pos`."""
-    while pos < len(data):
-        start = pos
-        tag, pos = _varint(data, pos)
-        number, wire = tag >> 3, tag & 7
-        if wire == 2:
-            size, pos = _varint(data, pos)
-            end = pos + size
-        elif wire == 0:
-            end = _varint(data, pos)[1]
-        elif wire in (1, 5):
-            end = pos + (8 if wire == 1 else 4)
-        else:
-            raise BundleError(f"bundle field {number} has wire type {wire}, which no bundle uses")
-        if end > len(data):
-            raise BundleError("truncated bundle")
-        yield number, wire, start, pos, end
-        pos = end
+    try:
+        yield from fields(data, pos)
+    except ValueError as exc:
+        raise BundleError(f"truncated or malformed bundle: {exc}") from None
 
 
 def _key(data: bytes, pos: int, end: int) -> str:

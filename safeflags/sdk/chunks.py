@@ -78,19 +78,22 @@ def read_varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]
         shift += 7
 
 
-def _records(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """(field, record start, record end) of each top-level field; ValueError on bad wire format."""
+def fields(data: bytes | memoryview, start: int = 0,
+           end: int | None = None) -> Iterator[tuple[int, int, int, int, int]]:
+    """(field number, wire type, record start, payload start, record end) of each top-level
+    field of serialised protobuf bytes; ValueError on bad wire format."""
     end = len(data) if end is None else end
     pos = start
     while pos < end:
         first = pos
         tag, pos = read_varint(data, pos, end)
         field, wire = tag >> 3, tag & 7
+        payload = pos
         if wire == 0:
             _, pos = read_varint(data, pos, end)
         elif wire == 2:
-            size, pos = read_varint(data, pos, end)
-            pos += size
+            size, payload = read_varint(data, pos, end)
+            pos = payload + size
         elif wire == 1:
             pos += 8
         elif wire == 5:
@@ -99,7 +102,13 @@ def _records(data: bytes | memoryview, start: int = 0, end: int | None = None) -
             raise ValueError(f"wire type {wire} at byte {first}")
         if pos > end or field == 0:
             raise ValueError(f"record at byte {first} runs past the end")
-        yield field, first, pos
+        yield field, wire, first, payload, pos
+
+
+def _records(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(field, record start, record end) of each top-level field; ValueError on bad wire format."""
+    for field, _, first, _, last in fields(data, start, end):
+        yield field, first, last
 
 
 def flag_key(record: bytes | memoryview) -> bytes:
