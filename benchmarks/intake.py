@@ -14,8 +14,8 @@ Prints JSON. Each size runs in fresh worker processes:
 - "footprint": steady-state RSS of a warmed snapshot, the time of a full
   gc.collect() over it without and with gc.freeze() after the swap
   (Evaluator.freeze_on_swap), and the same figures with the per-flag protobuf
-  messages dropped (PreparedFlag.flag set to None, the flag index and bundle
-  gone; the specialised rules are no longer kept): an estimate of that option.
+  messages dropped (PreparedFlag.flag and .spec set to None, the flag index and
+  bundle gone): an estimate of that option, which is not implemented.
 
 Figures, per run, median reported:
 - cpu_ms: time.thread_time() of the thread doing the intake;
@@ -278,7 +278,7 @@ def worker_footprint(path: Path) -> dict[str, Any]:
     gc.unfreeze()
     # The option not taken: no protobuf message kept per prepared flag.
     snap = ev.snapshot
-    lean = {k: dataclasses.replace(e, flag=None) for k, e in snap._entries.items()}
+    lean = {k: dataclasses.replace(e, flag=None, spec=None) for k, e in snap._entries.items()}
     fast = [dict(d) for d in snap.fast.values()]
     del snap, ev
     gc.collect()

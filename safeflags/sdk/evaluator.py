@@ -248,7 +248,8 @@ class Evaluator:
         if want is not None and entry.type != want:
             return self._error(key, default, ErrorCode.TYPE_MISMATCH,
                                f"flag {key!r} is a {TYPE_NAMES.get(entry.type)} flag, asked for {TYPE_NAMES[want]}")
-        outcome = entry.constant
+        assert entry.spec is not None
+        outcome = entry.spec.constant
         if outcome is None:
             try:
                 context = normalize_context(ctx)

@@ -64,15 +64,14 @@ class Explanation:
 
 def explain(snapshot: Snapshot, details: EvaluationDetails, ctx: object = None) -> Explanation:
     entry = snapshot.entry(details.flag_key) if snapshot.ready else None
-    spec = snapshot.spec(entry.key) if entry is not None and entry.error is None else None
-    if entry is None or spec is None:
+    if entry is None or entry.spec is None:
         return Explanation(details)
     names, strings = snapshot.env.names, snapshot.env.strings
-    rules = tuple(_rule(entry, r, names, strings) for r in spec.rules)
+    rules = tuple(_rule(entry, r, names, strings) for r in entry.spec.rules)
     matched = next((r for r in rules if r.index == details.rule_index), None)
-    flag = spec.flag
+    flag = entry.flag
     return Explanation(
-        details, flag.file, flag.line, flag.disabled, spec.constant is not None, len(flag.rules),
+        details, flag.file, flag.line, flag.disabled, entry.spec.constant is not None, len(flag.rules),
         rules, _value(entry, flag.fallback), matched,
     )
 

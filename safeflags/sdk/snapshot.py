@@ -60,17 +60,14 @@ _TYPES = (T.FLAG_TYPE_BOOL, T.FLAG_TYPE_STRING, T.FLAG_TYPE_INT, T.FLAG_TYPE_FLO
 @dataclass(frozen=True, slots=True)
 class PreparedFlag:
     """A flag prepared for serving. `fast` is the constant value, or a
-    function `(ctx, _stack=(), _served=None) -> value` (JSON values stay canonical text).
-    `constant`: the outcome when it does not depend on the request. The specialised
-    rules are not kept (a third of a warm snapshot's objects): the slow paths that
-    read them specialise the flag again (`Snapshot.spec`)."""
+    function `(ctx, _stack=(), _served=None) -> value` (JSON values stay canonical text)."""
 
     key: str
     type: int
-    flag: bundle_pb2.CompiledFlag  # the snapshot's own message (`Snapshot.flags`): no object of its own
+    flag: bundle_pb2.CompiledFlag
     values: tuple[object, ...]
     variants: tuple[str | None, ...]
-    constant: Resolution | None
+    spec: SpecializedFlag | None
     error: FlagError | None
     fast: Any  # the constant value, or the generated function when the flag has no constant
     # Resolution -> EvaluationDetails, reused across calls: details are immutable
@@ -235,7 +232,7 @@ class Snapshot:
             if held is not None:  # prepared by an earlier snapshot: only its helper changes (a few µs)
                 before, plan = held
                 entry = PreparedFlag(before.key, before.type, before.flag, before.values, before.variants,
-                                     before.constant, before.error, rebound(before.fast, plan, self._prereq),
+                                     before.spec, before.error, rebound(before.fast, plan, self._prereq),
                                      before.details)
                 self._bound[entry.key] = plan
             else:
@@ -268,31 +265,10 @@ class Snapshot:
         """A function `(ctx, _stack=(), _served=None) -> Resolution` for a non-constant flag (for `details`)."""
         fn = self._outcome_fns.get(entry.key)
         if fn is None:
-            spec = self.spec(entry.key)
-            if spec is None:
-                raise FlagError(f"{entry.key}: cannot prepare flag")
-            fn = self._compile(spec, entry.values, detail=True)
+            assert entry.spec is not None
+            fn = self._compile(entry.spec, entry.values, detail=True)
             self._outcome_fns[entry.key] = fn
         return fn
-
-    def spec(self, key: str) -> SpecializedFlag | None:
-        """Flag `key` specialised as `_prepare` does it, None when missing or broken;
-        specialised afresh at each call and not kept (see PreparedFlag): a slow path."""
-        flag = self.flags.get(key)
-        if flag is None:
-            return None
-        reads: set[str] = set()
-        try:
-            return self._specialize(flag, reads)
-        except Exception:
-            return None
-        finally:
-            self._note_reads(key, reads)
-
-    def _specialize(self, flag: bundle_pb2.CompiledFlag, reads: set[str]) -> SpecializedFlag:
-        """Check and pre-evaluate `flag` (FlagError when it cannot serve), noting in `reads` the flags read."""
-        check_flag(flag, len(self.env.names), len(self.env.strings))
-        return specialize_flag(flag, self.pinned, self.env, lambda k: self._local_read(k, reads))
 
     def reference(self, flag: bundle_pb2.CompiledFlag, ctx: object, stack: tuple[str, ...] = (),
                   errors: list[str] | None = None, *, served: PrerequisiteMemo | None = None) -> Resolution:
@@ -317,9 +293,11 @@ class Snapshot:
     def _prepare(self, flag: bundle_pb2.CompiledFlag) -> PreparedFlag:
         values = tuple(raw(v) for v in flag.values)
         variants = tuple(v or None for v in flag.variants) or (None,) * len(values)
+        spec: SpecializedFlag | None = None
         reads: set[str] = set()
         try:
-            spec = self._specialize(flag, reads)
+            check_flag(flag, len(self.env.names), len(self.env.strings))
+            spec = specialize_flag(flag, self.pinned, self.env, lambda k: self._local_read(k, reads))
             if spec.constant is not None:
                 fast = values[spec.constant.value_index]
             else:
@@ -331,7 +309,7 @@ class Snapshot:
             return PreparedFlag(flag.key, flag.type, flag, values, variants, None, err, None)
         finally:
             self._note_reads(flag.key, reads)
-        return PreparedFlag(flag.key, flag.type, flag, values, variants, spec.constant, None, fast)
+        return PreparedFlag(flag.key, flag.type, flag, values, variants, spec, None, fast)
 
     def _compile(self, spec: SpecializedFlag, values: tuple[object, ...], detail: bool,
                  reads: set[str] | None = None) -> Callable[..., object]:
@@ -411,7 +389,8 @@ class Snapshot:
         reads: set[str] = set()
         if flag is not None:
             try:
-                spec = self._specialize(flag, reads)
+                check_flag(flag, len(self.env.names), len(self.env.strings))
+                spec = specialize_flag(flag, self.pinned, self.env, lambda k: self._local_read(k, reads))
             except Exception:
                 spec = None  # broken: the memo path reports it
         self._note_reads(key, reads)
@@ -457,7 +436,7 @@ class Snapshot:
                 self.note(f"prerequisite {key!r} is broken: {entry.error if entry else 'missing'}")
                 return False
             mark = None
-            if entry.constant is None:
+            if entry.spec is None or entry.spec.constant is None:
                 mark = served.begin(depth)
                 if mark is None:
                     self.note(BUDGET_SPENT)
@@ -481,8 +460,8 @@ class Snapshot:
     def _served_value(self, entry: PreparedFlag, ctx: Mapping[str, object], path: tuple[str, ...],
                       served: PrerequisiteMemo) -> object:
         """What prepared flag `entry` serves in `ctx` as a prerequisite at the end of `path`, decoded."""
-        if entry.constant is not None:
-            value = entry.values[entry.constant.value_index]
+        if entry.spec is not None and entry.spec.constant is not None:
+            value = entry.values[entry.spec.constant.value_index]
         else:
             try:
                 value = entry.fast(ctx, path, served)

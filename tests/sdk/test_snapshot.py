@@ -100,7 +100,7 @@ def test_split_on_a_pinned_unit_is_decided_at_load() -> None:
         b.rule(b.const(True), split=b.split("tier", "s", [(0, 50_000), (1, 100_000)]), reason="split")])
     snap = Snapshot(b.bundle([flag]), static={"tier": 3})
     entry = snap.entry("by.tier")
-    assert entry is not None and entry.constant is not None
+    assert entry is not None and entry.spec is not None and entry.spec.constant is not None
     assert Evaluator(snap).details("by.tier", None).reason is Reason.STATIC
     # Pinned to something that is no unit: the split never matches.
     snap = Snapshot(b.bundle([flag]), static={"tier": 2.5})

@@ -336,8 +336,8 @@ def test_memoised_evaluation_answers_what_every_path_would(flags: list[bundle_pb
                 want = naive_index(by_key, env, key, ctx)
                 assert snap.reference(by_key[key], ctx).value_index == want
                 entry = snap.entry(key)
-                assert entry is not None and entry.error is None
-                if not folded and entry.constant is None:
+                assert entry is not None and entry.error is None and entry.spec is not None
+                if not folded and entry.spec.constant is None:
                     assert entry.fast(ctx) is entry.values[want]
                     assert snap.outcome_fn(entry)(ctx).value_index == want
 
@@ -465,9 +465,8 @@ def test_an_inlined_graph_answers_what_the_interpreter_does(flags: list[bundle_p
     snap = client.snapshot
     for flag in flags:
         entry = snap.entry(flag.key)
-        spec = snap.spec(flag.key)
-        assert entry is not None and entry.error is None and spec is not None
-        if entry.constant is None and graph.required(spec):  # it has prerequisites left: inlined
+        assert entry is not None and entry.error is None and entry.spec is not None
+        if entry.spec.constant is None and graph.required(entry.spec):  # it has prerequisites left: inlined
             assert entry.fast.__name__ == snap.outcome_fn(entry).__name__ == "_graph"
         get = client.get_bool if flag.type == common_pb2.FLAG_TYPE_BOOL else client.get_string
         for ctx in ctxs:
